@@ -1,0 +1,89 @@
+"""Weighted quantiles: numpy's linear method exactly without weights, sane with them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from asrl.core import weighted_quantiles
+
+finite64 = st.floats(-1e12, 1e12, allow_nan=False)
+finite32 = st.floats(-1e6, 1e6, allow_nan=False, width=32)
+levels = st.floats(0.0, 1.0)
+
+
+@given(arrays(np.float64, st.integers(1, 60), elements=finite64), levels, levels)
+def test_unweighted_equals_numpy_bit_for_bit_float64(x, q1, q2):
+    got = weighted_quantiles(x, (q1, q2))
+    assert got[0] == np.quantile(x, q1)
+    assert got[1] == np.quantile(x, q2)
+    assert got[0].dtype == np.float64
+
+
+@given(arrays(np.float32, st.integers(1, 60), elements=finite32), levels)
+def test_unweighted_equals_numpy_bit_for_bit_float32(x, q):
+    (got,) = weighted_quantiles(x, (q,))
+    expected = np.quantile(x, q)
+    assert got.dtype == np.float32 == expected.dtype
+    assert got == expected
+
+
+@given(arrays(np.float64, st.integers(1, 40), elements=finite64), levels, st.floats(0.01, 100))
+def test_equal_weights_are_the_unweighted_quantile(x, q, weight):
+    (got,) = weighted_quantiles(x, (q,), np.full(x.shape, weight))
+    assert got == np.quantile(x, q)
+
+
+def test_multidimensional_input_is_flattened():
+    x = np.arange(12.0).reshape(3, 4)
+    assert weighted_quantiles(x, (0.3,))[0] == np.quantile(x, 0.3)
+
+
+@st.composite
+def weighted_samples(draw):
+    n = draw(st.integers(2, 40))
+    x = draw(arrays(np.float64, n, elements=st.floats(-1e6, 1e6)))
+    w = draw(arrays(np.float64, n, elements=st.floats(0.0, 10.0)))
+    if not (w > 0).any():
+        w[0] = 1.0
+    return x, w
+
+
+@given(weighted_samples(), levels, st.floats(1e-3, 1e3))
+def test_weighted_quantile_is_scale_invariant_in_the_weights(sample, q, factor):
+    x, w = sample
+    (a,) = weighted_quantiles(x, (q,), w)
+    (b,) = weighted_quantiles(x, (q,), w * factor)
+    assert a == pytest.approx(b, rel=1e-9, abs=1e-9)
+
+
+@given(weighted_samples(), levels, levels)
+def test_weighted_quantile_is_bounded_and_monotone(sample, q1, q2):
+    x, w = sample
+    positive = x[w > 0]
+    lo, hi = sorted((q1, q2))
+    a, b = weighted_quantiles(x, (lo, hi), w)
+    assert positive.min() <= a <= b <= positive.max()
+
+
+@given(weighted_samples(), levels)
+def test_zero_weight_points_are_ignored(sample, q):
+    x, w = sample
+    keep = w > 0
+    (a,) = weighted_quantiles(x, (q,), w)
+    (b,) = weighted_quantiles(x[keep], (q,), w[keep])
+    assert a == b
+
+
+def test_weighted_median_follows_the_heavy_point():
+    x = np.array([0.0, 10.0, 20.0])
+    (light,) = weighted_quantiles(x, (0.5,), [1.0, 1.0, 1.0])
+    (heavy,) = weighted_quantiles(x, (0.5,), [1.0, 1.0, 8.0])
+    assert light == 10.0
+    assert heavy > light
+    # Positions: centres 0.5, 1.5, 6 over span 5.5 -> 0, 2/11, 1; q=0.5 lies on the
+    # last segment at (0.5 - 2/11) / (9/11) = 7/18 of the way from 10 to 20.
+    assert heavy == pytest.approx(10.0 + 10.0 * 7 / 18, rel=1e-14)

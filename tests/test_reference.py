@@ -1,0 +1,88 @@
+"""Frozen reference values: by hand, and an independent 50-digit mpmath implementation."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from asrl import ASRL, AutoPseudoHuber, Huber, PseudoHuber
+
+mpmath.mp.dps = 50
+
+
+def test_hand_computed_values_continuous():
+    # delta1 = 1, delta2 = 4; u = 0.5 (small), -2 (medium), 8 (large).
+    loss = ASRL()
+    u = np.array([0.5, -2.0, 8.0])
+    zero = np.zeros(3)
+    rho = loss.loss(zero, u, deltas=(1.0, 4.0))
+    g, h = loss.gradient_hessian(zero, u, deltas=(1.0, 4.0))
+    assert rho.tolist() == [0.125, 1.5, 3.5 + 4 * math.log(2)]
+    assert g.tolist() == [0.5, -1.0, 0.5]
+    assert h.tolist() == [1.0, 0.5, 0.0625]
+
+
+def test_hand_computed_thresholds():
+    # |u| = 0..10; type-7 quantiles: 0.5 -> 5, 0.9 -> 9, 0.75 -> 7.5.
+    u = np.arange(11.0)
+    assert ASRL(q_low=0.5, q_high=0.9).thresholds(np.zeros(11), u) == (5.0, 9.0)
+    assert ASRL(q_low=0.5, q_high=0.75).thresholds(np.zeros(11), -u) == (5.0, 7.5)
+
+
+def test_hand_computed_baselines():
+    zero = np.zeros(2)
+    u = np.array([0.5, 3.0])
+    assert Huber(delta=1.0).loss(zero, u).tolist() == [0.125, 2.5]
+    g, h = PseudoHuber(delta=1.0).gradient_hessian(zero, np.array([0.0, 1.0]))
+    assert g.tolist() == [0.0, pytest.approx(1 / math.sqrt(2), rel=1e-16)]
+    assert h.tolist() == [1.0, pytest.approx(2**-1.5, rel=1e-15)]
+    auto = AutoPseudoHuber()
+    auto.gradient(zero, np.array([4.0, 16.0]))
+    assert auto.delta_ == 9.0  # ((2 + 4) / 2)^2
+
+
+def mp_quantile(values, q):
+    xs = sorted(mpmath.mpf(v) for v in values)
+    virtual = (len(xs) - 1) * mpmath.mpf(q)
+    lo = int(mpmath.floor(virtual))
+    if lo >= len(xs) - 1:
+        return xs[-1]
+    t = virtual - lo
+    return xs[lo] + (xs[lo + 1] - xs[lo]) * t
+
+
+def mp_asrl(u, d1, d2):
+    a = abs(u)
+    if a <= d1:
+        return a * a / 2, u, mpmath.mpf(1)
+    if a <= d2:
+        return d1 * a - d1 * d1 / 2, mpmath.sign(u) * d1, d1 / a
+    return d1 * d2 * mpmath.log(a / d2) + d1 * d2 - d1 * d1 / 2, d1 * d2 / u, d1 * d2 / (a * a)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize(("dtype", "ulps"), [(np.float64, 4), (np.float32, 4)])
+def test_against_mpmath(seed, dtype, ulps):
+    rng = np.random.default_rng(seed)
+    u = (rng.standard_t(2, size=101) * 10.0 ** rng.uniform(-3, 3)).astype(dtype)
+    zero = np.zeros_like(u)
+    loss = ASRL(q_low=0.4, q_high=0.85)
+    rho = loss.loss(zero, u)
+    g, h = loss.gradient_hessian(zero, u)
+    d1_np, d2_np = loss.deltas_
+    d1 = mp_quantile(np.abs(u).astype(np.float64).tolist(), 0.4)
+    d2 = mp_quantile(np.abs(u).astype(np.float64).tolist(), 0.85)
+    eps = float(np.finfo(dtype).eps)
+    # The thresholds are rounded interpolations: within an ulp or two of the exact ones.
+    assert d1_np == pytest.approx(float(d1), rel=2 * eps)
+    assert d2_np == pytest.approx(float(d2), rel=2 * eps)
+    # Formulas evaluated at the thresholds the code used (the dtype-rounded ones).
+    d1, d2 = mpmath.mpf(d1_np), mpmath.mpf(d2_np)
+    for i, value in enumerate(u.tolist()):
+        ref_rho, ref_g, ref_h = (float(x) for x in mp_asrl(mpmath.mpf(value), d1, d2))
+        assert rho[i] == pytest.approx(ref_rho, rel=ulps * eps, abs=0), i
+        assert g[i] == pytest.approx(ref_g, rel=ulps * eps, abs=0), i
+        assert h[i] == pytest.approx(ref_h, rel=ulps * eps, abs=0), i
