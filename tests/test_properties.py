@@ -20,12 +20,15 @@ def test_thresholds_are_positive_ordered_and_results_finite(u, loss):
     zero = np.zeros_like(u)
     d1, d2 = loss.thresholds(zero, u)
     assert 0 < d1 <= d2
-    assert np.isfinite(d1) and np.isfinite(d2)
+    assert np.isfinite(d1)
+    assert np.isfinite(d2)
     rho = loss.loss(zero, u)
     g, h = loss.gradient_hessian(zero, u)
-    assert np.isfinite(rho).all() and (rho >= 0).all()
+    assert np.isfinite(rho).all()
+    assert (rho >= 0).all()
     assert np.isfinite(g).all()
-    assert np.isfinite(h).all() and (h > 0).all()
+    assert np.isfinite(h).all()
+    assert (h > 0).all()
 
 
 @given(u_values, deltas())
@@ -146,7 +149,8 @@ def test_float32_in_float32_out(u, loss, weighted):
     assert loss.loss(zero, u, sample_weight=w).dtype == np.float32
     assert loss.gradient(zero, u, sample_weight=w).dtype == np.float32
     g, h = loss.gradient_hessian(zero, u, sample_weight=w)
-    assert g.dtype == np.float32 and h.dtype == np.float32
+    assert g.dtype == np.float32
+    assert h.dtype == np.float32
 
 
 @given(residual_arrays(), asrl_losses(weights=("continuous", "stats")))

@@ -86,3 +86,16 @@ def test_against_mpmath(seed, dtype, ulps):
         assert rho[i] == pytest.approx(ref_rho, rel=ulps * eps, abs=0), i
         assert g[i] == pytest.approx(ref_g, rel=ulps * eps, abs=0), i
         assert h[i] == pytest.approx(ref_h, rel=ulps * eps, abs=0), i
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_kernel_equals_the_generic_formulas_bit_for_bit(dtype):
+    from asrl import core
+
+    rng = np.random.default_rng(1)
+    u = (rng.standard_t(2, 1000) * 3).astype(dtype)
+    u[:5] = [0.0, -0.0, 1.0, -1.0, 4.0]
+    d1, d2 = dtype(1.0), dtype(4.0)
+    g, h = core.continuous_psi_irls(u, np.abs(u), d1, d2)
+    np.testing.assert_array_equal(g, core.continuous_psi(u, np.abs(u), d1, d2))
+    np.testing.assert_array_equal(h, core.continuous_irls_curvature(np.abs(u), d1, d2))

@@ -83,12 +83,14 @@ def test_non_finite_input_is_an_error_with_count_and_first_index(loss, where, ba
 def test_first_index_of_a_2d_array_is_a_tuple():
     y = np.zeros((3, 4))
     y[1, 2] = np.nan
-    with pytest.raises(ValueError, match=re.escape("1 non-finite value (NaN or inf); the first is at index (1, 2)")):
+    with pytest.raises(
+        ValueError, match=re.escape("1 non-finite value (NaN or inf); the first is at index (1, 2)")
+    ):
         ASRL().loss(y, np.zeros((3, 4)))
 
 
 def test_overflowing_residual_is_an_error():
-    with pytest.raises(ValueError, match="1 overflowing residual .* overflows float64"):
+    with pytest.raises(ValueError, match=r"1 overflowing residual .* overflows float64"):
         ASRL().loss(np.array([-1e308, 0.0]), np.array([1e308, 1.0]))
 
 
@@ -155,11 +157,15 @@ def finite_everything(loss, y_true, y_pred, weight=None, *, huge=False):
         rho = loss.loss(y_true, y_pred, sample_weight=weight)
         g, h = loss.gradient_hessian(y_true, y_pred, sample_weight=weight)
         mean = loss(y_true, y_pred, sample_weight=weight)
-    assert np.isfinite(g).all() and np.isfinite(h).all()
-    assert not np.isnan(rho).any() and not np.isnan(mean)
+    assert np.isfinite(g).all()
+    assert np.isfinite(h).all()
+    assert not np.isnan(rho).any()
+    assert not np.isnan(mean)
     if not huge or is_bounded(loss):
-        assert np.isfinite(rho).all() and np.isfinite(mean)
-    assert (h >= 0).all() and (rho >= 0).all()
+        assert np.isfinite(rho).all()
+        assert np.isfinite(mean)
+    assert (h >= 0).all()
+    assert (rho >= 0).all()
     return rho, g, h
 
 
@@ -189,15 +195,20 @@ def test_degenerate_input_has_a_defined_finite_answer(loss, case):
 def test_degenerate_values_are_the_expected_ones():
     loss = ASRL()
     rho, g, h = finite_everything(loss, np.zeros(7), np.zeros(7))
-    assert (rho == 0).all() and (g == 0).all() and (h == 1).all()
+    assert (rho == 0).all()
+    assert (g == 0).all()
+    assert (h == 1).all()
     rho, g, h = finite_everything(loss, np.zeros(1), np.array([3.0]))
     assert loss.deltas_ == (3.0, 3.0)
-    assert rho.tolist() == [4.5] and g.tolist() == [3.0] and h.tolist() == [1.0]
+    assert rho.tolist() == [4.5]
+    assert g.tolist() == [3.0]
+    assert h.tolist() == [1.0]
     # delta1 == delta2: no medium region; psi jumps straight to d1 d2 / u, continuously.
     loss = ASRL(q_high=0.8)
     rho, g, h = finite_everything(loss, np.zeros(7), DEGENERATE["delta1 == delta2"])
     assert loss.deltas_ == (1.0, 1.0)
-    assert g[-1] == pytest.approx(1 / 9) and h[-1] == pytest.approx(1 / 81)
+    assert g[-1] == pytest.approx(1 / 9)
+    assert h[-1] == pytest.approx(1 / 81)
 
 
 def test_huge_magnitudes_give_finite_gradient_and_curvature():
@@ -208,12 +219,16 @@ def test_huge_magnitudes_give_finite_gradient_and_curvature():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         g, h = loss.gradient_hessian(np.zeros(5), u)
-    assert np.isfinite(g).all() and np.isfinite(h).all() and (h > 0).all()
+    assert np.isfinite(g).all()
+    assert np.isfinite(h).all()
+    assert (h > 0).all()
     assert np.abs(g).max() <= loss.deltas_[0]
 
 
 def test_float32_huge_magnitudes():
-    u = np.array([0.5, -0.2, 1e30, -3e38, 0.1], dtype=np.float32)
+    # Outliers near float32's maximum among ordinary residuals (thresholds stay small).
+    u = np.random.default_rng(0).normal(size=20).astype(np.float32)
+    u[[3, 11]] = [1e30, -3e38]
     for loss in all_losses():
         rho, g, h = finite_everything(loss, np.zeros_like(u), u, huge=True)
         assert rho.dtype == g.dtype == h.dtype == np.float32

@@ -169,8 +169,7 @@ def check_sample_weight(
         raise TypeError(f"sample_weight must be numeric; got dtype {weight.dtype}.")
     if weight.shape != shape:
         raise ValueError(
-            f"sample_weight must have the same shape as y_true; got {weight.shape} "
-            f"and {shape}."
+            f"sample_weight must have the same shape as y_true; got {weight.shape} and {shape}."
         )
     weight = weight.astype(dtype, copy=False)
     message = _non_finite_message("sample_weight", weight)

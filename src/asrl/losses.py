@@ -94,7 +94,11 @@ class BaseLoss:
         return f"{type(self).__name__}({params})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[attr-defined]
+        return (
+            isinstance(other, BaseLoss)
+            and type(self) is type(other)
+            and (self.get_params() == other.get_params())
+        )
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, tuple(sorted(self.get_params().items()))))
@@ -381,6 +385,8 @@ class ASRL(BaseLoss):
         return core.stats_psi(u, abs_u, *stats)
 
     def _psi_curvature(self, u: Array, abs_u: Array, stats: Any) -> tuple[Array, Array]:
+        if self._hessian == "irls" and self._weights == "continuous":
+            return core.continuous_psi_irls(u, abs_u, *stats)
         g = self._psi(u, abs_u, stats)
         if self._hessian == "unit":
             h = np.ones_like(u)
@@ -621,7 +627,7 @@ class AdaptiveHuber(_HuberFamily):
 
     def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: Any) -> Any:
         delta, largest = core._quantiles_and_max(abs_u, (self._alpha,), w)
-        delta = core._positive_threshold(delta, largest, u.dtype)
+        delta = core._positive_threshold(delta, largest, largest, u.dtype)
         self.delta_ = float(delta)
         return delta
 
@@ -686,7 +692,8 @@ class AutoPseudoHuber(PseudoHuber):
     def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: Any) -> Any:
         root = np.sqrt(abs_u)
         mean = root.mean() if w is None else (root * w).sum() / w.sum()
-        delta = core._positive_threshold(u.dtype.type(mean * mean), abs_u.max(), u.dtype)
+        largest = abs_u.max()
+        delta = core._positive_threshold(u.dtype.type(mean * mean), largest, largest, u.dtype)
         self.delta_ = float(delta)
         return delta
 
@@ -694,7 +701,15 @@ class AutoPseudoHuber(PseudoHuber):
 #: Every loss by name; the estimators, the CLI and the benchmark all pick from here.
 LOSSES: dict[str, type[BaseLoss]] = {
     cls.name: cls
-    for cls in (ASRL, SquaredError, AbsoluteError, Huber, AdaptiveHuber, PseudoHuber, AutoPseudoHuber)
+    for cls in (
+        ASRL,
+        SquaredError,
+        AbsoluteError,
+        Huber,
+        AdaptiveHuber,
+        PseudoHuber,
+        AutoPseudoHuber,
+    )
 }
 
 
