@@ -87,3 +87,14 @@ def test_weighted_median_follows_the_heavy_point():
     # Positions: centres 0.5, 1.5, 6 over span 5.5 -> 0, 2/11, 1; q=0.5 lies on the
     # last segment at (0.5 - 2/11) / (9/11) = 7/18 of the way from 10 to 20.
     assert heavy == pytest.approx(10.0 + 10.0 * 7 / 18, rel=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [2, 3, 1000, 100_001])
+def test_large_arrays_with_ties_equal_numpy(dtype, n):
+    rng = np.random.default_rng(n)
+    x = np.round(rng.standard_t(2, n), 1).astype(dtype)  # many ties
+    qs = (0.0, 0.1, 0.5, 0.5, 0.9, 0.999, 1.0)
+    got = weighted_quantiles(x, qs)
+    assert got == tuple(np.quantile(x, q) for q in qs)
+    assert x.dtype == dtype  # the input is not reordered or cast in place
