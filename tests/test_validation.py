@@ -232,3 +232,19 @@ def test_float32_huge_magnitudes():
     for loss in all_losses():
         rho, g, h = finite_everything(loss, np.zeros_like(u), u, huge=True)
         assert rho.dtype == g.dtype == h.dtype == np.float32
+
+
+def test_unknown_fixed_statistic_is_a_type_error_naming_the_allowed_ones():
+    with pytest.raises(TypeError, match=r"unexpected keyword argument.*thresholds.*deltas, scales"):
+        ASRL().loss(np.zeros(2), np.ones(2), thresholds=(1.0, 2.0))
+    with pytest.raises(TypeError, match="can hold fixed: none"):
+        get_loss("mse").gradient(np.zeros(2), np.ones(2), delta=1.0)
+
+
+@pytest.mark.parametrize("name", ["huber-adaptive", "pseudo-huber-auto"])
+def test_adaptive_baselines_accept_a_fixed_delta(name):
+    u = np.array([0.5, -3.0, 10.0])
+    loss = get_loss(name)
+    fixed = loss.gradient(np.zeros(3), u, delta=1.0)
+    plain = get_loss("huber" if name == "huber-adaptive" else "pseudo-huber", delta=1.0)
+    np.testing.assert_array_equal(fixed, plain.gradient(np.zeros(3), u))

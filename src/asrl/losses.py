@@ -59,15 +59,18 @@ class BaseLoss:
     approx_hessian : bool
         Whether ``gradient_hessian`` returns a curvature other than the exact second
         derivative (an IRLS weight, a floor or a constant).
+    fixed_statistics : tuple of str
+        Keywords the methods accept to hold residual statistics fixed.
     """
 
     name: ClassVar[str]
     continuous: ClassVar[bool] = True
     approx_hessian: bool = False
     robust_start: ClassVar[bool] = True
+    fixed_statistics: ClassVar[tuple[str, ...]] = ()
 
     # -- hooks -----------------------------------------------------------------------
-    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: Any) -> Any:
+    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: dict[str, Any]) -> Any:
         return None
 
     def _rho(self, u: Array, abs_u: Array, stats: Any) -> Array:
@@ -109,21 +112,27 @@ class BaseLoss:
     # overflow and underflow are silenced, while invalid operations (NaN) still warn.
     # A loss value that truly exceeds the dtype's range comes out as inf.
     def _prepare(
-        self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None, fixed: Any
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: ArrayLike | None,
+        fixed: dict[str, Any],
     ) -> tuple[Array, Array, Array | None, Any]:
         u, _ = check_residuals(y_true, y_pred)
         w = check_sample_weight(sample_weight, u.shape, u.dtype)
         abs_u = np.abs(u)
         return u, abs_u, w, self._statistics(u, abs_u, w, fixed)
 
-    def _loss(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Any, fixed: Any) -> Array:
+    def _loss(
+        self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Any, fixed: dict[str, Any]
+    ) -> Array:
         with np.errstate(over="ignore", under="ignore"):
             u, abs_u, w, stats = self._prepare(y_true, y_pred, sample_weight, fixed)
             rho = self._rho(u, abs_u, stats)
             return rho if w is None else np.multiply(rho, w, out=rho)
 
     def _gradient(
-        self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Any, fixed: Any
+        self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Any, fixed: dict[str, Any]
     ) -> Array:
         with np.errstate(over="ignore", under="ignore"):
             u, abs_u, w, stats = self._prepare(y_true, y_pred, sample_weight, fixed)
@@ -131,7 +140,7 @@ class BaseLoss:
             return psi if w is None else np.multiply(psi, w, out=psi)
 
     def _gradient_hessian(
-        self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Any, fixed: Any
+        self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Any, fixed: dict[str, Any]
     ) -> tuple[Array, Array]:
         with np.errstate(over="ignore", under="ignore"):
             u, abs_u, w, stats = self._prepare(y_true, y_pred, sample_weight, fixed)
@@ -141,7 +150,9 @@ class BaseLoss:
                 h = np.multiply(h, w, out=h)
             return g, h
 
-    def _mean(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Any, fixed: Any) -> float:
+    def _mean(
+        self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Any, fixed: dict[str, Any]
+    ) -> float:
         rho = self._loss(y_true, y_pred, sample_weight, fixed)
         with np.errstate(over="ignore"):
             if sample_weight is None:
@@ -149,7 +160,12 @@ class BaseLoss:
             return float(rho.sum() / np.asarray(sample_weight, dtype=rho.dtype).sum())
 
     def loss(
-        self, y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike | None = None
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        *,
+        sample_weight: ArrayLike | None = None,
+        **fixed: Any,
     ) -> Array:
         """Elementwise loss ``rho(y_pred - y_true)``, times ``sample_weight`` if given.
 
@@ -159,30 +175,61 @@ class BaseLoss:
             Finite targets and predictions; any shape, no broadcasting.
         sample_weight : array_like of the same shape, optional
             Finite, non-negative, not all zero.
+        **fixed
+            Statistics to use instead of computing them from these residuals, by the
+            names in ``fixed_statistics`` (ASRL: ``deltas=(d1, d2)`` and, for the
+            "stats" weights, ``scales=(s_var, s_iqr, s_mad)``; adaptive Huber and
+            automatic pseudo-Huber: ``delta=``). For mini-batches, distributed
+            workers or statistics lagged by one round.
 
         Returns
         -------
         ndarray of the inputs' shape; float32 if both inputs are float32, else float64.
         """
-        return self._loss(y_true, y_pred, sample_weight, None)
+        return self._loss(y_true, y_pred, sample_weight, self._check_fixed(fixed))
 
     def gradient(
-        self, y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike | None = None
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        *,
+        sample_weight: ArrayLike | None = None,
+        **fixed: Any,
     ) -> Array:
-        """Elementwise ``d loss / d y_pred``, times ``sample_weight`` if given."""
-        return self._gradient(y_true, y_pred, sample_weight, None)
+        """Elementwise ``d loss / d y_pred`` (statistics held fixed), times the weights."""
+        return self._gradient(y_true, y_pred, sample_weight, self._check_fixed(fixed))
 
     def gradient_hessian(
-        self, y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike | None = None
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        *,
+        sample_weight: ArrayLike | None = None,
+        **fixed: Any,
     ) -> tuple[Array, Array]:
-        """Gradient and positive curvature for Newton learners, each times ``sample_weight``."""
-        return self._gradient_hessian(y_true, y_pred, sample_weight, None)
+        """Gradient and positive curvature for Newton learners, each times the weights."""
+        return self._gradient_hessian(y_true, y_pred, sample_weight, self._check_fixed(fixed))
 
     def __call__(
-        self, y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike | None = None
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        *,
+        sample_weight: ArrayLike | None = None,
+        **fixed: Any,
     ) -> float:
         """Weighted mean loss ``sum(w * rho) / sum(w)`` (plain mean without weights)."""
-        return self._mean(y_true, y_pred, sample_weight, None)
+        return self._mean(y_true, y_pred, sample_weight, self._check_fixed(fixed))
+
+    def _check_fixed(self, fixed: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(fixed) - set(self.fixed_statistics))
+        if unknown:
+            allowed = ", ".join(self.fixed_statistics) or "none"
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword argument(s) "
+                f"{', '.join(unknown)}; statistics it can hold fixed: {allowed}."
+            )
+        return fixed
 
     def best_constant(self, y_true: ArrayLike, *, sample_weight: ArrayLike | None = None) -> float:
         """A good constant first prediction: the weighted median of ``y_true``.
@@ -278,6 +325,7 @@ class ASRL(BaseLoss):
     """
 
     name = "asrl"
+    fixed_statistics = ("deltas", "scales")
 
     def __init__(
         self,
@@ -328,8 +376,8 @@ class ASRL(BaseLoss):
             return core.quantile_thresholds(abs_u, self._q_low, self._q_high, w)
         return core.scale_thresholds(u, abs_u, self._c1, self._c2, w)
 
-    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: Any) -> Any:
-        deltas, scales = fixed if fixed is not None else (None, None)
+    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: dict[str, Any]) -> Any:
+        deltas, scales = fixed.get("deltas"), fixed.get("scales")
         dtype = u.dtype.type
         if deltas is None:
             d1, d2 = self._deltas(u, abs_u, w)
@@ -400,60 +448,6 @@ class ASRL(BaseLoss):
         else:
             h = core.stats_exact_curvature(abs_u, stats[0], stats[2], self._min_hessian)
         return g, h
-
-    # -- public methods with fixed thresholds ------------------------------------------
-    def loss(
-        self,
-        y_true: ArrayLike,
-        y_pred: ArrayLike,
-        *,
-        sample_weight: ArrayLike | None = None,
-        deltas: tuple[float, float] | None = None,
-        scales: tuple[float, float, float] | None = None,
-    ) -> Array:
-        """Elementwise loss, times ``sample_weight`` if given.
-
-        ``deltas=(delta1, delta2)`` fixes the thresholds instead of computing them
-        from these residuals; ``scales=(s_var, s_iqr, s_mad)`` does the same for the
-        "stats" weights. Shapes and dtypes as in :meth:`BaseLoss.loss`.
-        """
-        return self._loss(y_true, y_pred, sample_weight, (deltas, scales))
-
-    def gradient(
-        self,
-        y_true: ArrayLike,
-        y_pred: ArrayLike,
-        *,
-        sample_weight: ArrayLike | None = None,
-        deltas: tuple[float, float] | None = None,
-        scales: tuple[float, float, float] | None = None,
-    ) -> Array:
-        """Elementwise ``d loss / d y_pred`` with the thresholds held fixed."""
-        return self._gradient(y_true, y_pred, sample_weight, (deltas, scales))
-
-    def gradient_hessian(
-        self,
-        y_true: ArrayLike,
-        y_pred: ArrayLike,
-        *,
-        sample_weight: ArrayLike | None = None,
-        deltas: tuple[float, float] | None = None,
-        scales: tuple[float, float, float] | None = None,
-    ) -> tuple[Array, Array]:
-        """Gradient and the curvature chosen by ``hessian``, each times ``sample_weight``."""
-        return self._gradient_hessian(y_true, y_pred, sample_weight, (deltas, scales))
-
-    def __call__(
-        self,
-        y_true: ArrayLike,
-        y_pred: ArrayLike,
-        *,
-        sample_weight: ArrayLike | None = None,
-        deltas: tuple[float, float] | None = None,
-        scales: tuple[float, float, float] | None = None,
-    ) -> float:
-        """Weighted mean loss."""
-        return self._mean(y_true, y_pred, sample_weight, (deltas, scales))
 
 
 def _check_deltas(deltas: Any) -> tuple[float, float]:
@@ -590,7 +584,7 @@ class Huber(_HuberFamily):
         self._hessian, self._min_hessian = _check_hessian(hessian, min_hessian)
         self.approx_hessian = self._hessian != "exact"
 
-    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: Any) -> Any:
+    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: dict[str, Any]) -> Any:
         return u.dtype.type(self._delta)
 
 
@@ -617,6 +611,7 @@ class AdaptiveHuber(_HuberFamily):
     """
 
     name = "huber-adaptive"
+    fixed_statistics = ("delta",)
 
     def __init__(
         self, *, alpha: float = 0.9, hessian: str = "irls", min_hessian: float = 1e-6
@@ -625,7 +620,9 @@ class AdaptiveHuber(_HuberFamily):
         self._hessian, self._min_hessian = _check_hessian(hessian, min_hessian)
         self.approx_hessian = self._hessian != "exact"
 
-    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: Any) -> Any:
+    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: dict[str, Any]) -> Any:
+        if "delta" in fixed:
+            return u.dtype.type(check_interval("delta", fixed["delta"], 0.0, np.inf))
         delta, largest = core._quantiles_and_max(abs_u, (self._alpha,), w)
         delta = core._positive_threshold(delta, largest, largest, u.dtype)
         self.delta_ = float(delta)
@@ -656,7 +653,7 @@ class PseudoHuber(BaseLoss):
     def __init__(self, *, delta: float = 1.0) -> None:
         self._delta = check_interval("delta", delta, 0.0, np.inf)
 
-    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: Any) -> Any:
+    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: dict[str, Any]) -> Any:
         return u.dtype.type(self._delta)
 
     def _rho(self, u: Array, abs_u: Array, stats: Any) -> Array:
@@ -685,11 +682,14 @@ class AutoPseudoHuber(PseudoHuber):
     """
 
     name = "pseudo-huber-auto"
+    fixed_statistics = ("delta",)
 
     def __init__(self) -> None:
         pass
 
-    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: Any) -> Any:
+    def _statistics(self, u: Array, abs_u: Array, w: Array | None, fixed: dict[str, Any]) -> Any:
+        if "delta" in fixed:
+            return u.dtype.type(check_interval("delta", fixed["delta"], 0.0, np.inf))
         root = np.sqrt(abs_u)
         mean = root.mean() if w is None else (root * w).sum() / w.sum()
         largest = abs_u.max()
