@@ -98,3 +98,23 @@ def test_large_arrays_with_ties_equal_numpy(dtype, n):
     got = weighted_quantiles(x, qs)
     assert got == tuple(np.quantile(x, q) for q in qs)
     assert x.dtype == dtype  # the input is not reordered or cast in place
+
+
+def test_subsampled_thresholds_are_within_the_stated_bound():
+    from asrl import ASRL
+
+    rng = np.random.default_rng(5)
+    u = rng.standard_t(3, 400_000)
+    zero = np.zeros_like(u)
+    exact = ASRL().thresholds(zero, u)
+    sampled = ASRL(threshold_sample=65536).thresholds(zero, u)
+    assert sampled != exact  # the subsample is really used
+    eps = np.sqrt(np.log(2 / 1e-6) / (2 * 65536))
+    a = np.abs(u)
+    for q, d in zip((0.5, 0.9), sampled, strict=True):
+        level = np.mean(a <= d)  # the exact quantile level of the sampled threshold
+        assert abs(level - q) <= eps
+    # Below the sample size the thresholds are exact.
+    assert ASRL(threshold_sample=65536).thresholds(zero[:1000], u[:1000]) == ASRL().thresholds(
+        zero[:1000], u[:1000]
+    )

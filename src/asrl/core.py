@@ -27,6 +27,7 @@ with :math:`\psi(u) = u,\ \delta_1 \operatorname{sign}(u),\ \delta_1\delta_2/u`.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -59,6 +60,7 @@ __all__ = [
     "stats_psi",
     "stats_rho",
     "stats_scales",
+    "subsample",
     "weighted_quantiles",
 ]
 
@@ -209,6 +211,38 @@ def _quantiles_and_max(
     return _unweighted_quantiles(flat, qs)
 
 
+@functools.lru_cache(maxsize=8)
+def _sample_positions(n: int, size: int) -> NDArray[np.intp]:
+    """``size`` positions in ``range(n)`` drawn with replacement by a fixed seed, sorted."""
+    positions = np.sort(np.random.default_rng(20250409).integers(0, n, size))
+    positions.flags.writeable = False
+    return positions
+
+
+def subsample(
+    x: Array, sample_weight: Array | None, size: int | None
+) -> tuple[Array, Array | None]:
+    """A fixed pseudo-random subsample of ``size`` elements of flat ``x`` (and weights).
+
+    Returns ``x`` unchanged when ``size`` is None or ``x.size <= size``. Otherwise the
+    positions are drawn with replacement by a fixed seed (the same positions for every
+    call with the same ``n``, cached), so the subsample is an i.i.d. draw from the
+    empirical distribution of ``x``. By the Dvoretzky-Kiefer-Wolfowitz inequality
+    with Massart's constant, the empirical CDF of the subsample is within
+    ``eps = sqrt(ln(2 / alpha) / (2 size))`` of that of ``x`` everywhere with
+    probability at least ``1 - alpha``: a quantile at level ``q`` computed from it is
+    an exact quantile of ``x`` at a level in ``[q - eps, q + eps]``. For
+    ``size = 65536`` and ``alpha = 1e-6``, ``eps = 0.0105``; the typical error is
+    ``sqrt(q (1 - q) / size)``, 0.0012 at ``q = 0.9``.
+    """
+    if size is None or x.size <= size:
+        return x, sample_weight
+    positions = _sample_positions(x.size, size)
+    flat = x.reshape(-1)[positions]
+    weight = None if sample_weight is None else sample_weight.reshape(-1)[positions]
+    return flat, weight
+
+
 def _positive_threshold(value: Any, reference: Any, largest: Any, dtype: np.dtype[Any]) -> Any:
     """A threshold made safe: positive, and not so small that ``max|u| / delta`` overflows.
 
@@ -264,13 +298,20 @@ def mad_sigma(u: Array, sample_weight: ArrayLike | None = None) -> Any:
 
 
 def scale_thresholds(
-    u: Array, abs_u: Array, c1: float, c2: float, sample_weight: ArrayLike | None = None
+    u: Array,
+    abs_u: Array,
+    c1: float,
+    c2: float,
+    sample_weight: ArrayLike | None = None,
+    *,
+    largest: Any = None,
 ) -> tuple[Any, Any]:
     """Robust-statistics thresholds: ``delta_j = c_j * 1.4826 * MAD(u)``.
 
     A threshold above ``max|u|`` is lowered to ``max|u|``: every residual is in the
     quadratic region either way, and the unused branches cannot overflow. A zero MAD
-    gives ``delta1 = delta2 = eps * max|u|``.
+    gives ``delta1 = delta2 = eps * max|u|``. When ``u`` is a subsample, pass the
+    maximum of the full data as ``largest``.
 
     Examples
     --------
@@ -281,7 +322,7 @@ def scale_thresholds(
     (2.2239, 6.6717)
     """
     sigma = float(mad_sigma(u, sample_weight))
-    largest = abs_u.max()
+    largest = abs_u.max() if largest is None else largest
     dtype = u.dtype
     d1 = _positive_threshold(dtype.type(min(c1 * sigma, largest)), largest, largest, dtype)
     return d1, max(dtype.type(min(c2 * sigma, largest)), d1)
@@ -372,21 +413,25 @@ def continuous_exact_curvature(abs_u: Any, d1: Any, min_hessian: float, xp: Any 
     return xp.where(abs_u <= d1, xp.ones_like(abs_u), min_hessian)
 
 
-def continuous_psi_irls(u: Array, abs_u: Array, d1: Any, d2: Any) -> tuple[Array, Array]:
+def continuous_psi_irls(
+    u: Array, abs_u: Array, d1: Any, d2: Any, out: tuple[Array, Array] | None = None
+) -> tuple[Array, Array]:
     """:func:`continuous_psi` and :func:`continuous_irls_curvature` in one numpy pass.
 
     The hot path of every boosting round: the same operations as the two generic
-    functions (so the same bits), with two allocations instead of eight. The
-    gradient is written into ``abs_u``'s memory.
+    functions (so the same bits) without temporaries. ``abs_u`` is used as scratch
+    space and overwritten. ``out=(g, h)`` supplies the output arrays (reused across
+    rounds by the boosting adapters); otherwise they are allocated.
     """
-    ratio2 = np.maximum(abs_u, d2)
-    np.divide(d2, ratio2, out=ratio2)  # d2 / max(|u|, d2)
-    h = np.maximum(abs_u, d1)
-    np.divide(d1, h, out=h)
-    np.multiply(h, ratio2, out=h)
-    g = np.minimum(abs_u, d1, out=abs_u)
-    np.multiply(g, ratio2, out=g)
-    np.copysign(g, u, out=g)
+    g, h = (np.empty_like(u), np.empty_like(u)) if out is None else out
+    np.maximum(abs_u, d2, out=h)
+    np.divide(d2, h, out=h)  # d2 / max(|u|, d2)
+    np.minimum(abs_u, d1, out=g)
+    np.multiply(g, h, out=g)
+    np.copysign(g, u, out=g)  # sign(u) min(|u|, d1) d2 / max(|u|, d2)
+    np.maximum(abs_u, d1, out=abs_u)
+    np.divide(d1, abs_u, out=abs_u)
+    np.multiply(h, abs_u, out=h)  # (d2 / max(|u|, d2)) (d1 / max(|u|, d1))
     return g, h
 
 
