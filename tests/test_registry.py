@@ -95,3 +95,16 @@ def test_cli_demo_prints_a_table(capsys):
     assert "test R^2" in out
     for name in LOSSES:
         assert name in out
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_statistics_round_trip_as_fixed_keywords(name):
+    rng = np.random.default_rng(3)
+    y, p = rng.normal(size=40), rng.normal(size=40)
+    loss = get_loss(name)
+    fixed = loss.statistics(y, p)
+    assert set(fixed) <= set(loss.fixed_statistics)
+    np.testing.assert_array_equal(loss.gradient(y, p, **fixed), loss.gradient(y, p))
+    # Held fixed, they no longer follow the residuals.
+    if fixed:
+        assert not np.array_equal(loss.gradient(y, 3 * p, **fixed), loss.gradient(y, 3 * p))

@@ -19,7 +19,7 @@ from . import core
 from ._validation import check_sample_weight, check_target
 from .losses import ASRL, BaseLoss, get_loss
 
-__all__ = ["LOSS_PARAM_DEFAULTS", "BoostingObjective", "make_loss"]
+__all__ = ["LOSS_PARAM_DEFAULTS", "BoostingObjective", "check_labels", "make_loss"]
 
 Array = NDArray[np.floating[Any]]
 
@@ -187,6 +187,19 @@ class BoostingObjective:
         self._work = None
         self.y = self.y[:0]
         self.w = None
+
+
+def check_labels(estimator: Any, y: Any) -> NDArray[Any]:
+    """Our checks of numeric ``y`` (non-finite values: how many, where), then
+    scikit-learn's (None, complex, strings, 2-d) with its usual messages."""
+    from sklearn.utils.validation import _check_y
+
+    if y is not None:
+        array = np.asarray(y)
+        if array.dtype.kind in "biuf":
+            check_target("y", array.reshape(-1))
+    labels: NDArray[Any] = _check_y(y, y_numeric=True, estimator=estimator)
+    return labels
 
 
 def loss_params_of(estimator: Any) -> dict[str, Any]:

@@ -231,6 +231,32 @@ class BaseLoss:
             )
         return fixed
 
+    def statistics(
+        self, y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike | None = None
+    ) -> dict[str, Any]:
+        """The residual statistics this loss computes, as keywords to hold them fixed.
+
+        ``loss.gradient(y2, p2, **loss.statistics(y1, p1))`` evaluates the loss at
+        ``p2`` with the thresholds (or scale) of the residuals ``p1 - y1``: for
+        chunked or distributed evaluation, or statistics lagged by one round. Losses
+        without such statistics return ``{}``.
+
+        Examples
+        --------
+        >>> from asrl import ASRL, AdaptiveHuber
+        >>> ASRL(q_low=0.5, q_high=0.75).statistics([0, 0, 0, 0, 0], [1, 2, 3, 4, 5])
+        {'deltas': (3.0, 4.0)}
+        >>> AdaptiveHuber(alpha=0.5).statistics([0, 0, 0], [1, -2, 9])
+        {'delta': 2.0}
+        """
+        with np.errstate(over="ignore", under="ignore"):
+            _, _, _, stats = self._prepare(y_true, y_pred, sample_weight, {})
+        return self._fixed_from(stats)
+
+    def _fixed_from(self, stats: Any) -> dict[str, Any]:
+        """Map the internal statistics of ``_statistics`` to ``fixed_statistics`` keywords."""
+        return {}
+
     def best_constant(self, y_true: ArrayLike, *, sample_weight: ArrayLike | None = None) -> float:
         """A good constant first prediction: the weighted median of ``y_true``.
 
@@ -417,6 +443,12 @@ class ASRL(BaseLoss):
             scales = tuple(dtype(s) for s in _check_scales(scales))
         self.scales_ = tuple(float(s) for s in scales)  # type: ignore[assignment]
         return (d1, d2, *scales)
+
+    def _fixed_from(self, stats: Any) -> dict[str, Any]:
+        fixed: dict[str, Any] = {"deltas": (float(stats[0]), float(stats[1]))}
+        if self._weights == "stats":
+            fixed["scales"] = tuple(float(s) for s in stats[2:])
+        return fixed
 
     def thresholds(
         self, y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike | None = None
@@ -634,6 +666,9 @@ class AdaptiveHuber(_HuberFamily):
     name = "huber-adaptive"
     fixed_statistics = ("delta",)
 
+    def _fixed_from(self, stats: Any) -> dict[str, Any]:
+        return {"delta": float(stats)}
+
     def __init__(
         self, *, alpha: float = 0.9, hessian: str = "irls", min_hessian: float = 1e-6
     ) -> None:
@@ -704,6 +739,9 @@ class AutoPseudoHuber(PseudoHuber):
 
     name = "pseudo-huber-auto"
     fixed_statistics = ("delta",)
+
+    def _fixed_from(self, stats: Any) -> dict[str, Any]:
+        return {"delta": float(stats)}
 
     def __init__(self) -> None:
         pass

@@ -23,6 +23,7 @@ from ._boosting import (
     LOSS_PARAM_DEFAULTS,
     LOSS_PARAMS_DOC,
     BoostingObjective,
+    check_labels,
     loss_params_of,
     make_loss,
 )
@@ -206,6 +207,7 @@ class ASRLXGBRegressor(xgb.XGBRegressor):
                 f"{self.objective!r}. Choose the loss with loss=... instead."
             )
         loss = make_loss(loss_params_of(self))
+        y = check_labels(self, y)
         state = BoostingObjective(loss, y, sample_weight)
         start = state.start() if self.base_score is None else self.base_score
 

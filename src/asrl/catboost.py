@@ -1,0 +1,308 @@
+"""ASRL as a CatBoost objective, as a scikit-learn regressor.
+
+CatBoost calls a Python objective on chunks of about a thousand rows, so no single
+call sees all residuals and a global quantile cannot be taken inside one. The
+objective here therefore uses the exact thresholds (or other statistics) of the
+previous full pass over the training rows: it keeps every residual it is shown and,
+each time it has seen as many as there are rows, recomputes the statistics from them.
+The first pass uses the residuals of the robust start. The start itself (the weighted
+median) goes in as CatBoost's ``baseline`` and is then stored as the model's bias, so
+the saved model predicts on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import catboost as cb
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._boosting import (
+    LOSS_PARAM_DEFAULTS,
+    LOSS_PARAMS_DOC,
+    BoostingObjective,
+    check_labels,
+    loss_params_of,
+    make_loss,
+)
+from .losses import BaseLoss, get_loss
+
+__all__ = ["ASRLCatBoostRegressor", "CatBoostMetric", "CatBoostObjective"]
+
+Array = NDArray[np.floating[Any]]
+
+
+class CatBoostObjective:
+    """A CatBoost ``loss_function`` object with statistics lagged by one pass.
+
+    Parameters
+    ----------
+    loss : BaseLoss
+        The loss.
+    y : array_like of shape (n,)
+        Training labels.
+    sample_weight : array_like of shape (n,), optional
+    start : float
+        The first prediction; the first pass uses the statistics of ``start - y``.
+
+    Attributes
+    ----------
+    n_calls : int
+        Calls of ``calc_ders_range`` (chunks).
+    n_updates : int
+        Times the statistics were recomputed from a full pass.
+    fixed : dict
+        The statistics in use, as keywords of the loss's methods.
+    """
+
+    no_jit = True  # CatBoost would try to compile this class with numba and warn
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CatBoostObjective:
+        # CatBoost deep-copies its parameters; the copy must be this very object, whose
+        # counters and statistics the estimator reads after training.
+        return self
+
+    def __init__(
+        self,
+        loss: BaseLoss,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        start: float,
+    ) -> None:
+        state = BoostingObjective(loss, y, sample_weight, dtype=np.float64)
+        self.loss = loss
+        self.n = state.y.size
+        self.fixed = loss.statistics(state.y, np.full(self.n, start), sample_weight=state.w)
+        self._residuals = np.empty(self.n)
+        self._weights = None if state.w is None else np.empty(self.n)
+        self._filled = 0
+        self._lock = threading.Lock()
+        self.n_calls = 0
+        self.n_updates = 0
+
+    def calc_ders_range(
+        self, approxes: Any, targets: Any, weights: Any
+    ) -> list[tuple[float, float]]:
+        """CatBoost's hook: derivatives of the *negative* loss (CatBoost maximises)."""
+        approx = np.asarray(approxes, dtype=np.float64)
+        target = np.asarray(targets, dtype=np.float64)
+        weight = None if weights is None else np.asarray(weights, dtype=np.float64)
+        with self._lock:
+            fixed = self.fixed
+            self.n_calls += 1
+            self._remember(approx - target, weight)
+        g, h = self.loss.gradient_hessian(target, approx, sample_weight=weight, **fixed)
+        return list(zip((-g).tolist(), (-h).tolist(), strict=True))
+
+    def _remember(self, residual: Array, weight: Array | None) -> None:
+        """Keep residuals; after a full pass, recompute the statistics from them."""
+        while residual.size:
+            take = min(residual.size, self.n - self._filled)
+            self._residuals[self._filled : self._filled + take] = residual[:take]
+            if self._weights is not None and weight is not None:
+                self._weights[self._filled : self._filled + take] = weight[:take]
+                weight = weight[take:]
+            residual = residual[take:]
+            self._filled += take
+            if self._filled == self.n:
+                self.fixed = self.loss.statistics(
+                    np.zeros(self.n), self._residuals, sample_weight=self._weights
+                )
+                self._filled = 0
+                self.n_updates += 1
+
+
+class CatBoostMetric:
+    """A CatBoost ``eval_metric`` object: the mean loss, lower is better."""
+
+    no_jit = True
+
+    def __init__(self, loss: str | BaseLoss = "asrl", **params: Any) -> None:
+        self.loss = get_loss(loss, **params)
+
+    def is_max_optimal(self) -> bool:
+        """Lower is better."""
+        return False
+
+    def evaluate(self, approxes: Any, target: Any, weight: Any) -> tuple[float, float]:
+        """``(sum of weighted losses, sum of weights)`` for one evaluation."""
+        approx = np.asarray(approxes[0], dtype=np.float64)
+        y = np.asarray(target, dtype=np.float64)
+        w = None if weight is None else np.asarray(weight, dtype=np.float64)
+        total = float(self.loss.loss(y, approx, sample_weight=w).sum())
+        return total, float(len(y) if w is None else w.sum())
+
+    def get_final_error(self, error: float, weight: float) -> float:
+        """The weighted mean."""
+        return error / weight
+
+
+class ASRLCatBoostRegressor(cb.CatBoostRegressor):  # type: ignore[misc]
+    _init_params: dict[str, Any]  # CatBoost's parameter store
+    __doc__ = (
+        """CatBoost regressor trained with ASRL (or another loss of :data:`asrl.LOSSES`).
+
+    Everything else is ``catboost.CatBoostRegressor``: pass its parameters as keywords.
+    The statistics of each pass (ASRL's thresholds) are those of the previous full
+    pass over the training rows, since CatBoost shows the objective chunks of rows.
+
+    Parameters
+    ----------"""
+        + LOSS_PARAMS_DOC
+        + """    **kwargs
+        Parameters of ``catboost.CatBoostRegressor``; ``loss_function`` must stay
+        at its default. ``eval_metric`` defaults to the training loss.
+
+    Attributes
+    ----------
+    start_ : float
+        The first prediction (weighted median of ``y``), stored as the model's bias.
+    fixed_ : dict
+        The loss statistics of the last pass (ASRL: ``{"deltas": (d1, d2)}``).
+    n_objective_calls_ : int
+        Chunks for which CatBoost asked for derivatives.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from asrl.catboost import ASRLCatBoostRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 4)); y = 2 * X[:, 0] + rng.normal(size=300)
+    >>> model = ASRLCatBoostRegressor(iterations=20, verbose=0, allow_writing_files=False)
+    >>> model = model.fit(X, y)
+    >>> model.n_objective_calls_ > 0, model.get_scale_and_bias()[1] == model.start_
+    (True, True)
+    """
+    )
+
+    def __init__(
+        self,
+        *,
+        loss: str = "asrl",
+        q_low: float = 0.5,
+        q_high: float = 0.9,
+        thresholds: str = "quantile",
+        c1: float = 1.345,
+        c2: float = 3.0,
+        weights: str = "continuous",
+        hessian: str = "irls",
+        min_hessian: float = 1e-6,
+        threshold_sample: int | None = 65536,
+        loss_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.loss = loss
+        self.q_low = q_low
+        self.q_high = q_high
+        self.thresholds = thresholds
+        self.c1 = c1
+        self.c2 = c2
+        self.weights = weights
+        self.hessian = hessian
+        self.min_hessian = min_hessian
+        self.threshold_sample = threshold_sample
+        self.loss_params = loss_params
+
+    # CatBoost pickles only its parameter dict and model; add what is ours.
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().__getstate__()
+        state["__asrl__"] = {
+            name: value
+            for name, value in self.__dict__.items()
+            if name in LOSS_PARAM_DEFAULTS or (name.endswith("_") and not name.startswith("_"))
+        }
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        ours = state.pop("__asrl__", {})
+        super().__setstate__(state)
+        self.__dict__.update(ours)
+
+    # CatBoost keeps its parameters in a dict of its own; ours are attributes.
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """CatBoost's parameters and this class's loss parameters."""
+        params: dict[str, Any] = super().get_params()
+        return {**{name: getattr(self, name) for name in LOSS_PARAM_DEFAULTS}, **params}
+
+    def set_params(self, **params: Any) -> ASRLCatBoostRegressor:
+        """Set loss parameters and CatBoost parameters."""
+        for name in [name for name in params if name in LOSS_PARAM_DEFAULTS]:
+            setattr(self, name, params.pop(name))
+        super().set_params(**params)
+        return self
+
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        sample_weight: ArrayLike | None = None,
+        eval_set: Any = None,
+        **fit_params: Any,
+    ) -> ASRLCatBoostRegressor:
+        """Fit the trees; other ``fit_params`` are those of ``CatBoostRegressor.fit``.
+
+        ``X`` and ``y`` are arrays or data frames (not a ``Pool``); ``eval_set`` is a
+        pair ``(X, y)``, a list of such pairs, or Pools (their baseline is set to the
+        start). Labels and weights are validated before training.
+        """
+        if self._init_params.get("loss_function") not in (None, "RMSE"):
+            raise ValueError(
+                "ASRLCatBoostRegressor supplies its own loss_function; got "
+                f"loss_function={self._init_params['loss_function']!r}. Choose the loss "
+                "with loss=... instead."
+            )
+        if isinstance(X, cb.Pool):
+            raise TypeError("ASRLCatBoostRegressor.fit takes X and y, not a Pool.")
+        y = check_labels(self, y)
+        loss = make_loss(loss_params_of(self))
+        start = BoostingObjective(loss, y, sample_weight).start()
+        objective = CatBoostObjective(loss, y, sample_weight, start=start)
+        saved = dict(self._init_params)
+        self._init_params["loss_function"] = objective
+        if self._init_params.get("eval_metric") is None:
+            # CatBoost names a Python metric after its class: name it after the loss.
+            named = type(loss.name, (CatBoostMetric,), {})
+            self._init_params["eval_metric"] = named(loss)
+        try:
+            super().fit(
+                X,
+                y,
+                sample_weight=sample_weight,
+                baseline=np.full(objective.n, start),
+                eval_set=self._eval_pools(eval_set, start),
+                **fit_params,
+            )
+        finally:
+            self._init_params = saved
+        scale, bias = self.get_scale_and_bias()
+        self.set_scale_and_bias(scale, bias + start)
+        self.start_ = float(start)
+        self.fixed_ = objective.fixed
+        self.n_objective_calls_ = objective.n_calls
+        return self
+
+    def _eval_pools(self, eval_set: Any, start: float) -> Any:
+        if eval_set is None:
+            return None
+        single = isinstance(eval_set, (tuple, cb.Pool))
+        pools = []
+        for item in [eval_set] if single else list(eval_set):
+            if isinstance(item, cb.Pool):
+                pool = item
+            else:
+                X_eval, y_eval = item
+                pool = cb.Pool(
+                    X_eval,
+                    y_eval,
+                    cat_features=self._init_params.get("cat_features"),
+                    text_features=self._init_params.get("text_features"),
+                    embedding_features=self._init_params.get("embedding_features"),
+                )
+            pool.set_baseline(np.full(pool.num_row(), start))
+            pools.append(pool)
+        return pools[0] if single else pools
