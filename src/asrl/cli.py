@@ -223,11 +223,14 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
             best = row.max()
             cells = [f"[bold]{v:.4f}[/bold]" if v == best else f"{v:.4f}" for v in row]
             view.add_row(str(dataset), f"{contamination:g}", *cells)
-        Console().print(view)
+        console = Console()
+        if not console.is_terminal:  # a log file or pipe: do not squeeze into 80 columns
+            console = Console(width=200)
+        console.print(view)
     verdict = report["verdict"]
     if verdict:
         click.echo(
-            f"asrl is the best loss in {verdict['contaminated_wins']} of "
+            f"asrl beats every baseline in {verdict['contaminated_wins']} of "
             f"{verdict['contaminated_blocks']} contaminated blocks; on clean data it is "
             f"{verdict['clean_mean_gap']:+.4f} R² from the best baseline on average "
             f"(worst {verdict['clean_worst_gap']:+.4f})."

@@ -76,8 +76,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _markdown_table(frame: pd.DataFrame, bold: pd.DataFrame | None = None) -> str:
+def _flat(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
+    if "contamination" in frame.columns:
+        frame = frame.assign(contamination=[f"{c:g}" for c in frame["contamination"]])
+    return frame
+
+
+def _markdown_table(frame: pd.DataFrame, bold: pd.DataFrame | None = None) -> str:
+    frame = _flat(frame)
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     lines = [header, rule]
@@ -93,7 +100,7 @@ def _markdown_table(frame: pd.DataFrame, bold: pd.DataFrame | None = None) -> st
 
 
 def _html_table(frame: pd.DataFrame, bold: pd.DataFrame | None = None) -> str:
-    frame = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
+    frame = _flat(frame)
     out = ["<table><thead><tr>"]
     out += [f"<th>{html.escape(str(c))}</th>" for c in frame.columns]
     out.append("</tr></thead><tbody>")
@@ -318,7 +325,7 @@ def write_report(
     if verdict:
         gap = verdict["gap"].rename("asrl - best baseline").to_frame()
         main.text.append(
-            f"ASRL's default (`asrl`) is the best loss in {verdict['contaminated_wins']} of "
+            f"ASRL's default (`asrl`) beats every baseline in {verdict['contaminated_wins']} of "
             f"{verdict['contaminated_blocks']} contaminated dataset x level blocks. On clean data "
             f"its R^2 differs from the best baseline's by {verdict['clean_mean_gap']:+.4f} on "
             f"average (worst {verdict['clean_worst_gap']:+.4f}). Project bar: best under "
