@@ -212,3 +212,36 @@ def test_a_killed_run_resumes_without_recomputing_or_losing_rows(tmp_path):
     ]
     assert len(set(keys)) == expected
     assert after[: len(before)] == before  # rows written before the kill are untouched
+
+
+@pytest.mark.parametrize(
+    ("learner", "losses"),
+    [
+        ("lightgbm", ("mse", "mae", "pseudo-huber", "asrl")),
+        ("catboost", ("mse", "mae", "asrl")),
+        ("linear", ("mse", "mae", "huber-adaptive", "asrl")),
+    ],
+)
+def test_every_learner_runs_the_protocol(tmp_path, learner, losses):
+    pytest.importorskip("lightgbm" if learner == "lightgbm" else "sklearn")
+    if learner == "catboost":
+        pytest.importorskip("catboost")
+    from asrl.bench.run import run_bench
+
+    config = BenchConfig(
+        data=("diabetes", "ames"),
+        learner=learner,
+        losses=losses,
+        folds=2,
+        rounds=20,
+        contamination=(0.0, 0.2),
+        max_rows=400,
+        jobs=1,
+        out=tmp_path / learner,
+    )
+    run_bench(config)
+    results = pd.read_csv(tmp_path / learner / "results.csv")
+    assert len(results) == 2 * 2 * 2 * len(losses)
+    assert results["r2"].notna().all()
+    under_outliers = results[results["contamination"] == 0.2].groupby("loss")["r2"].mean()
+    assert under_outliers["asrl"] > under_outliers["mse"]

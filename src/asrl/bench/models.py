@@ -157,7 +157,11 @@ def _catboost(loss: str, spec: ModelSpec, y_train: np.ndarray, X: pd.DataFrame) 
 
     from ..catboost import ASRLCatBoostRegressor
 
-    categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    categorical = [
+        c
+        for c in X.columns
+        if isinstance(X[c].dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(X[c])
+    ]
     trees = {
         "n_estimators": spec.rounds,
         "depth": spec.max_depth,

@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,7 +93,9 @@ def fit_one(
     task: Task, data: Dataset, config: BenchConfig
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Fit and score one task; return its result row and its curve rows."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import KFold
+    from threadpoolctl import threadpool_limits
 
     splits = KFold(config.folds, shuffle=True, random_state=task.seed).split(data.y)
     train, test = next(s for i, s in enumerate(splits) if i == task.fold)
@@ -104,9 +107,14 @@ def fit_one(
     X_train, X_test, y_test = X.iloc[train], X.iloc[test], data.y[test]
     spec = ModelSpec(config.rounds, config.max_depth, config.learning_rate, config.extra)
     model = make_model(config.learner, task.loss, spec, y_train, X_train)
-    start = time.perf_counter()
-    model.fit(X_train, y_train)
-    seconds = time.perf_counter() - start
+    # One BLAS thread per fit: fits already run in parallel processes, and nested
+    # BLAS threads on a busy machine made small linear fits 30-80x slower (measured).
+    with warnings.catch_warnings(), threadpool_limits(1):
+        # An IRLS fit that stops at max_iter says so; its n_iter_ is recorded as rounds.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        model.fit(X_train, y_train)
+        seconds = time.perf_counter() - start
     pred = np.asarray(model.predict(X_test), dtype=float)
     residual = y_test - pred
     base = {
