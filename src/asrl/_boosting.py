@@ -19,7 +19,13 @@ from . import core
 from ._validation import check_sample_weight, check_target
 from .losses import ASRL, BaseLoss, get_loss
 
-__all__ = ["LOSS_PARAM_DEFAULTS", "BoostingObjective", "check_labels", "make_loss"]
+__all__ = [
+    "LOSS_PARAM_DEFAULTS",
+    "BoostingObjective",
+    "LossParamsMixin",
+    "check_labels",
+    "make_loss",
+]
 
 Array = NDArray[np.floating[Any]]
 
@@ -52,6 +58,44 @@ LOSS_PARAMS_DOC = """
     loss_params : dict or None
         Parameters of a baseline loss, e.g. ``{"delta": 2.0}`` for ``"huber"``.
 """
+
+
+class LossParamsMixin:
+    """The loss parameters of the boosting estimators, declared once.
+
+    scikit-learn reads an estimator's parameters from its ``__init__`` signature; the
+    estimators inherit this one (put the mixin first among the bases), which names the
+    loss parameters explicitly and hands everything else to the library's regressor.
+    """
+
+    def __init__(
+        self,
+        *,
+        loss: str = "asrl",
+        q_low: float = 0.5,
+        q_high: float = 0.9,
+        thresholds: str = "quantile",
+        c1: float = 1.345,
+        c2: float = 3.0,
+        weights: str = "continuous",
+        hessian: str = "irls",
+        min_hessian: float = 1e-6,
+        threshold_sample: int | None = 65536,
+        loss_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.loss = loss
+        self.q_low = q_low
+        self.q_high = q_high
+        self.thresholds = thresholds
+        self.c1 = c1
+        self.c2 = c2
+        self.weights = weights
+        self.hessian = hessian
+        self.min_hessian = min_hessian
+        self.threshold_sample = threshold_sample
+        self.loss_params = loss_params
 
 
 def make_loss(params: dict[str, Any]) -> BaseLoss:

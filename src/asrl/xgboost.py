@@ -23,6 +23,7 @@ from ._boosting import (
     LOSS_PARAM_DEFAULTS,
     LOSS_PARAMS_DOC,
     BoostingObjective,
+    LossParamsMixin,
     check_labels,
     loss_params_of,
     make_loss,
@@ -121,7 +122,7 @@ def custom_metric(
     return inner
 
 
-class ASRLXGBRegressor(xgb.XGBRegressor):
+class ASRLXGBRegressor(LossParamsMixin, xgb.XGBRegressor):
     __doc__ = (
         """XGBoost regressor trained with ASRL (or another loss of :data:`asrl.LOSSES`).
 
@@ -158,35 +159,6 @@ class ASRLXGBRegressor(xgb.XGBRegressor):
     True
     """
     )
-
-    def __init__(
-        self,
-        *,
-        loss: str = "asrl",
-        q_low: float = 0.5,
-        q_high: float = 0.9,
-        thresholds: str = "quantile",
-        c1: float = 1.345,
-        c2: float = 3.0,
-        weights: str = "continuous",
-        hessian: str = "irls",
-        min_hessian: float = 1e-6,
-        threshold_sample: int | None = 65536,
-        loss_params: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.loss = loss
-        self.q_low = q_low
-        self.q_high = q_high
-        self.thresholds = thresholds
-        self.c1 = c1
-        self.c2 = c2
-        self.weights = weights
-        self.hessian = hessian
-        self.min_hessian = min_hessian
-        self.threshold_sample = threshold_sample
-        self.loss_params = loss_params
 
     def fit(
         self,
