@@ -58,6 +58,44 @@ def demo(n: int, contamination: float, seed: int) -> None:
 
 
 @main.command()
+@click.argument("name", type=click.Choice(["mlp"]))
+@click.option(
+    "--contamination",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Share of training labels made gross outliers.",
+)
+@click.option(
+    "--seeds", type=int, default=5, show_default=True, help="Seeds 0..N-1; results are averaged."
+)
+@click.option("--epochs", type=int, default=30, show_default=True, help="Training epochs.")
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path),
+    default=Path("mlp_example.png"),
+    show_default=True,
+    help="Plot of the test MAE per epoch (needs matplotlib).",
+)
+def example(name: str, contamination: float, seeds: int, epochs: int, plot: Path) -> None:
+    """Run a worked example: "mlp" trains a PyTorch MLP with six losses (asrl[torch,sklearn])."""
+    from .examples import mlp
+
+    mlp.main(
+        [
+            "--contamination",
+            str(contamination),
+            "--seeds",
+            str(seeds),
+            "--epochs",
+            str(epochs),
+            "--plot",
+            str(plot),
+        ]
+    )
+
+
+@main.command()
 @click.option(
     "--data",
     multiple=True,
