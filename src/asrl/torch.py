@@ -169,6 +169,34 @@ def _largest(xf: Tensor, yf: Tensor, dtype: torch.dtype) -> Tensor:
     return maxima[0] if len(maxima) == 1 else torch.stack(maxima).max()
 
 
+def _gather(u: Tensor, group: Any) -> Tensor:
+    """All ranks' residual samples, concatenated in rank order (same on every rank).
+
+    Samples may differ in size: sizes are exchanged first, each sample is padded to
+    the largest, and the padding is dropped after the ``all_gather``.
+    """
+    import torch.distributed as dist
+
+    world = dist.get_world_size(group)
+    size = torch.tensor([u.shape[0]], dtype=torch.long, device=u.device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size, group=group)
+    counts = [int(s.item()) for s in sizes]
+    padded = torch.zeros(max(counts), dtype=u.dtype, device=u.device)
+    padded[: u.shape[0]] = u
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded, group=group)
+    return torch.cat([part[:count] for part, count in zip(parts, counts, strict=True)])
+
+
+def _global_max(value: Tensor, group: Any) -> Tensor:
+    import torch.distributed as dist
+
+    value = value.clone()
+    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=group)
+    return value
+
+
 def _times_in_float64(c: float, sigma: Tensor) -> Tensor:
     """``c * sigma`` rounded once to sigma's dtype, as ``core.scale_thresholds`` does."""
     if sigma.dtype == torch.float64 or sigma.device.type == "mps":  # MPS has no float64
@@ -201,16 +229,21 @@ def _statistics(
     dtype: torch.dtype,
     deltas: Any = None,
     scales: Any = None,
+    group: Any = None,
 ) -> tuple[Tensor, ...]:
     """``(d1, d2)``, plus ``(s_var, s_iqr, s_mad)`` for the "stats" weights, as 0-d tensors.
 
     The numpy core's rules (``asrl.ASRL._statistics``) on the device, without gradient.
+    With a process ``group``, the rules run on all ranks' residual samples together.
     """
     with torch.no_grad():
         xf, yf = input.detach().reshape(-1), target.detach().reshape(-1)
         finfo = torch.finfo(dtype)
         need_sample = deltas is None or (spec.weights == "stats" and scales is None)
         u = _residuals(xf, yf, spec.threshold_sample, dtype) if need_sample else xf
+        sampled = u.shape[0] != xf.shape[0]
+        if group is not None and need_sample:
+            u = _gather(u, group)
         if deltas is not None:
             d1, d2 = _fixed("deltas", deltas, _check_deltas, dtype, xf.device)
         elif spec.threshold_rule == "quantile":
@@ -218,7 +251,9 @@ def _statistics(
                 u.abs(), spec.q_low, spec.q_high, finfo, _order_statistics, torch
             )
         else:
-            largest = u.abs().max() if u.shape[0] == xf.shape[0] else _largest(xf, yf, dtype)
+            largest = u.abs().max() if not sampled else _largest(xf, yf, dtype)
+            if group is not None and sampled:
+                largest = _global_max(largest, group)
             d1, d2 = core.scale_thresholds_xp(
                 u, largest, spec.c1, spec.c2, finfo, _order_statistics, torch, _times_in_float64
             )
@@ -367,6 +402,7 @@ def asrl_loss(
     reduction: str = "mean",
     deltas: Sequence[float | Tensor] | None = None,
     scales: Sequence[float | Tensor] | None = None,
+    process_group: Any = None,
 ) -> Tensor:
     r"""ASRL of ``input - target``, with thresholds from these residuals.
 
@@ -405,6 +441,14 @@ def asrl_loss(
         Python numbers are validated; tensors are used as given, without gradient.
     scales : triple of float or 0-d Tensor, optional
         ``(s_var, s_iqr, s_mad)`` for ``weights="stats"``, likewise.
+    process_group : torch.distributed ProcessGroup, optional
+        Make the thresholds global under data parallelism (DDP): every rank
+        all-gathers the residual samples of all ranks (each at most
+        ``threshold_sample`` elements, padded to equal size) and applies the rules to
+        their union, so every rank uses the same thresholds. Exact when no rank has
+        more than ``threshold_sample`` residuals; see ``docs/distributed.md`` for the
+        bound otherwise. Pass ``torch.distributed.group.WORLD`` for all ranks. Every
+        rank must call the loss (it is a collective).
 
     Returns
     -------
@@ -431,7 +475,7 @@ def asrl_loss(
     spec = _spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
     reduction = check_choice("reduction", reduction, REDUCTIONS)
     dtype = _check_pair(input, target)
-    stats = _statistics(input, target, spec, dtype, deltas, scales)
+    stats = _statistics(input, target, spec, dtype, deltas, scales, process_group)
     return _apply(input, target, reduction, spec.weights, stats)
 
 
@@ -445,6 +489,7 @@ def asrl_thresholds(
     c1: float = 1.345,
     c2: float = 3.0,
     threshold_sample: int | None = 65536,
+    process_group: Any = None,
 ) -> tuple[Tensor, Tensor]:
     """The thresholds ``(delta1, delta2)`` of :func:`asrl_loss`, as 0-d tensors.
 
@@ -461,7 +506,7 @@ def asrl_thresholds(
     """
     spec = _spec(q_low, q_high, thresholds, c1, c2, "continuous", threshold_sample)
     dtype = _check_pair(input, target)
-    d1, d2 = _statistics(input, target, spec, dtype)
+    d1, d2 = _statistics(input, target, spec, dtype, group=process_group)
     return d1, d2
 
 
@@ -488,6 +533,10 @@ class ASRLLoss(nn.Module):
         (reading that count synchronises with the device). The buffers are saved in
         ``state_dict``. Keep this module in float32 or float64: ``.half()`` would
         round the running thresholds.
+    process_group : torch.distributed ProcessGroup, optional
+        Global thresholds under DDP: as in :func:`asrl_loss`, every rank all-gathers
+        the residual samples of all ranks, so all ranks use the same thresholds (and,
+        with ``momentum``, keep the same running thresholds).
 
     Attributes
     ----------
@@ -527,8 +576,10 @@ class ASRLLoss(nn.Module):
         threshold_sample: int | None = 65536,
         reduction: str = "mean",
         momentum: float | None = None,
+        process_group: Any = None,
     ) -> None:
         super().__init__()
+        self.process_group = process_group
         self.spec = _spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.momentum = (
@@ -553,7 +604,8 @@ class ASRLLoss(nn.Module):
 
     def thresholds(self, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """``(delta1, delta2)`` of these residuals (never the running ones)."""
-        d1, d2 = _statistics(input, target, self.spec, _check_pair(input, target))[:2]
+        dtype = _check_pair(input, target)
+        d1, d2 = _statistics(input, target, self.spec, dtype, group=self.process_group)[:2]
         return d1, d2
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -561,7 +613,7 @@ class ASRLLoss(nn.Module):
         dtype = _check_pair(input, target)
         running = self._running(dtype, input.device)
         if running is None:
-            stats = _statistics(input, target, self.spec, dtype)
+            stats = _statistics(input, target, self.spec, dtype, group=self.process_group)
             if self.training and self.momentum is not None:
                 self._update(stats)
         else:
