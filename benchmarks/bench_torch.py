@@ -22,8 +22,6 @@ Run: ``python benchmarks/bench_torch.py [--sizes 1e6 1e7] [--repeats 15] [--thre
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -31,30 +29,7 @@ import torch
 
 from asrl import core
 from asrl.torch import ASRLLoss, asrl_thresholds
-
-
-def best_of(fn: Callable[[], object], inner: int) -> float:
-    """Seconds per call, the minimum over ``inner`` calls."""
-    best = float("inf")
-    for _ in range(inner):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def interleaved_ratio(
-    candidate: Callable[[], object], baseline: Callable[[], object], repeats: int, inner: int
-) -> tuple[float, float, float]:
-    """Median over ``repeats`` of candidate/baseline time, plus both median times."""
-    ratios, times_c, times_b = [], [], []
-    for _ in range(repeats):
-        b = best_of(baseline, inner)
-        c = best_of(candidate, inner)
-        ratios.append(c / b)
-        times_c.append(c)
-        times_b.append(b)
-    return statistics.median(ratios), statistics.median(times_c), statistics.median(times_b)
+from bench_core import interleaved_ratio  # same timing protocol, one copy
 
 
 def step(
