@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .config import ASRL_VARIANTS, BASELINES
 from .stats import Ranking, rank_losses, summarise, wilcoxon_table
 
 __all__ = ["bar_verdict", "load_results", "mean_r2_table", "write_report"]
@@ -34,8 +35,9 @@ def load_results(out: Path, settings: dict[str, Any] | None = None) -> pd.DataFr
 def mean_r2_table(results: pd.DataFrame) -> pd.DataFrame:
     """Mean test R^2: one row per dataset and contamination, one column per loss."""
     table = results.groupby(["dataset", "contamination", "loss"])["r2"].mean().unstack("loss")
-    order = [c for c in results["loss"].drop_duplicates() if c in table.columns]
-    return table[order]
+    # Baselines first, then ASRL's variants, whatever order parallel fits finished in.
+    known = [c for c in (*BASELINES, *ASRL_VARIANTS) if c in table.columns]
+    return table[known + sorted(c for c in table.columns if c not in known)]
 
 
 def bar_verdict(table: pd.DataFrame) -> dict[str, Any]:
