@@ -40,9 +40,9 @@ def core_statistics(rule, weights, y, p, sample=None):
 
 
 def jax_statistics(rule, weights, y, p, sample=None):
-    from asrl.jax import _residuals, _spec, _statistics
+    from asrl.jax import _residuals, _statistics
 
-    spec = _spec(0.5, 0.9, rule, 1.345, 3.0, weights, sample)
+    spec = ASRL.autograd_spec(0.5, 0.9, rule, 1.345, 3.0, weights, sample)
     stats = _statistics(_residuals(jnp.asarray(p), jnp.asarray(y)), spec)
     return tuple(float(s) for s in stats)
 

@@ -49,9 +49,9 @@ def statistics(loss):
 
 def torch_statistics(pred, true, **params):
     """The statistics ``asrl_loss`` computes for these tensors, as floats."""
-    from asrl.torch import _check_pair, _spec, _statistics
+    from asrl.torch import _check_pair, _statistics
 
-    spec = _spec(
+    spec = ASRL.autograd_spec(
         params.get("q_low", 0.5),
         params.get("q_high", 0.9),
         params.get("thresholds", "quantile"),

@@ -160,27 +160,6 @@ def _rho_jvp(
     return _rho(u, stats, weights), _psi(u, stats, weights) * du
 
 
-def _spec(
-    q_low: float,
-    q_high: float,
-    thresholds: str,
-    c1: float,
-    c2: float,
-    weights: str,
-    threshold_sample: int | None,
-) -> ASRL:
-    """The validated parameters, as the numpy loss (same checks, same messages)."""
-    return ASRL(
-        q_low=q_low,
-        q_high=q_high,
-        thresholds=thresholds,
-        c1=c1,
-        c2=c2,
-        weights=weights,
-        threshold_sample=threshold_sample,
-    )
-
-
 def asrl_loss(
     predictions: Array,
     targets: Array,
@@ -245,7 +224,7 @@ def asrl_loss(
     >>> np.asarray(jax.jit(jax.grad(loss))(pred), dtype=float).round(6).tolist()
     [0.1, -0.2, 0.4, 0.4, 0.008]
     """
-    spec = _spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
+    spec = ASRL.autograd_spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
     u = _residuals(predictions, targets)
     return _rho(u, _full(_statistics(u, spec, deltas, scales), u.shape), spec.weights)
 
@@ -271,6 +250,6 @@ def asrl_thresholds(
     >>> float(d1), float(d2)
     (3.0, 5.0)
     """
-    spec = _spec(q_low, q_high, thresholds, c1, c2, "continuous", threshold_sample)
+    spec = ASRL.autograd_spec(q_low, q_high, thresholds, c1, c2, "continuous", threshold_sample)
     d1, d2 = _statistics(_residuals(predictions, targets), spec)
     return d1, d2

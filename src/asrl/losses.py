@@ -444,6 +444,29 @@ class ASRL(BaseLoss):
         self.scales_ = tuple(float(s) for s in scales)  # type: ignore[assignment]
         return (d1, d2, *scales)
 
+    @classmethod
+    def autograd_spec(
+        cls,
+        q_low: float,
+        q_high: float,
+        thresholds: str,
+        c1: float,
+        c2: float,
+        weights: str,
+        threshold_sample: int | None,
+    ) -> ASRL:
+        """The validated parameters of the autograd adapters (torch, jax), which have no
+        curvature options: the same checks and messages as the constructor."""
+        return cls(
+            q_low=q_low,
+            q_high=q_high,
+            thresholds=thresholds,
+            c1=c1,
+            c2=c2,
+            weights=weights,
+            threshold_sample=threshold_sample,
+        )
+
     def _fixed_from(self, stats: Any) -> dict[str, Any]:
         fixed: dict[str, Any] = {"deltas": (float(stats[0]), float(stats[1]))}
         if self._weights == "stats":

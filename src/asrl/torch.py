@@ -367,27 +367,6 @@ def _apply(
 # --------------------------------------------------------------------------------------
 
 
-def _spec(
-    q_low: float,
-    q_high: float,
-    thresholds: str,
-    c1: float,
-    c2: float,
-    weights: str,
-    threshold_sample: int | None,
-) -> ASRL:
-    """The validated parameters, as the numpy loss (same checks, same messages)."""
-    return ASRL(
-        q_low=q_low,
-        q_high=q_high,
-        thresholds=thresholds,
-        c1=c1,
-        c2=c2,
-        weights=weights,
-        threshold_sample=threshold_sample,
-    )
-
-
 def asrl_loss(
     input: Tensor,
     target: Tensor,
@@ -472,7 +451,7 @@ def asrl_loss(
     >>> pred.grad
     tensor([ 0.1000, -0.2000,  0.4000,  0.4000,  0.0080])
     """
-    spec = _spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
+    spec = ASRL.autograd_spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
     reduction = check_choice("reduction", reduction, REDUCTIONS)
     dtype = _check_pair(input, target)
     stats = _statistics(input, target, spec, dtype, deltas, scales, process_group)
@@ -504,7 +483,7 @@ def asrl_thresholds(
     >>> d1.item(), d2.item()
     (3.0, 5.0)
     """
-    spec = _spec(q_low, q_high, thresholds, c1, c2, "continuous", threshold_sample)
+    spec = ASRL.autograd_spec(q_low, q_high, thresholds, c1, c2, "continuous", threshold_sample)
     dtype = _check_pair(input, target)
     d1, d2 = _statistics(input, target, spec, dtype, group=process_group)
     return d1, d2
@@ -580,7 +559,7 @@ class ASRLLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.process_group = process_group
-        self.spec = _spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
+        self.spec = ASRL.autograd_spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.momentum = (
             None
