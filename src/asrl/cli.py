@@ -2,32 +2,70 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .bench.config import DEFAULT_DATASETS, DEFAULT_LOSSES, LEARNERS, PRESETS, BenchConfig
+from .bench.config import (
+    DEFAULT_DATASETS,
+    DEFAULT_LOSSES,
+    KINDS,
+    LEARNERS,
+    PRESETS,
+    SCENARIOS,
+    BenchConfig,
+)
 
 DEFAULTS = BenchConfig()
 
 
-def _floats(text: str) -> tuple[float, ...]:
+class CommandError(click.ClickException):
+    """A one-line ``Error: ...`` on stderr: exit status 2 for a usage error (an option
+    to change), 1 for a missing package."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(" ".join(message.split()))
+        self.exit_code = exit_code
+
+
+def _missing(error: ImportError, command: str, extra: str | None = None) -> CommandError:
+    """The error for a package that is not installed, naming the extra to install."""
+    from .bench.deps import MissingDependency, extra_for
+
+    if isinstance(error, MissingDependency):
+        return CommandError(str(error), 1)
+    module = error.name or "a package"
+    extra = extra or extra_for(module) or "all"
+    return CommandError(f'{command} needs {module}: pip install "asrl[{extra}]"', 1)
+
+
+def _floats(option: str, text: str) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers; got {text!r}") from None
+        raise CommandError(
+            f"{option} expects comma-separated numbers, e.g. 0,0.1,0.2; got {text!r}."
+        ) from None
 
 
 def _names(values: Sequence[str]) -> tuple[str, ...]:
-    """Comma-separated names; commas inside ``asrl[...]`` do not separate."""
-    return tuple(
-        n.strip() for v in values for n in re.findall(r"[^,\[]+(?:\[[^\]]*\])?", v) if n.strip()
-    )
+    """Comma-separated names; commas inside ``name[...]`` do not separate."""
+    names = []
+    for value in values:
+        depth, current = 0, ""
+        for char in value:
+            depth += {"[": 1, "]": -1}.get(char, 0)
+            if char == "," and depth <= 0:
+                names.append(current)
+                current, depth = "", 0
+            else:
+                current += char
+        names.append(current)
+    return tuple(name.strip() for name in names if name.strip())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -79,20 +117,18 @@ def demo(n: int, contamination: float, seed: int) -> None:
 )
 def example(name: str, contamination: float, seeds: int, epochs: int, plot: Path) -> None:
     """Run a worked example: "mlp" trains a PyTorch MLP with six losses (asrl[torch,sklearn])."""
-    from .examples import mlp
+    argv = ["--contamination", str(contamination), "--seeds", str(seeds)]
+    argv += ["--epochs", str(epochs), "--plot", str(plot)]
+    try:
+        from .examples import mlp
 
-    mlp.main(
-        [
-            "--contamination",
-            str(contamination),
-            "--seeds",
-            str(seeds),
-            "--epochs",
-            str(epochs),
-            "--plot",
-            str(plot),
-        ]
-    )
+        mlp.main(argv)
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] not in ("torch", "sklearn"):
+            raise
+        raise _missing(error, f"asrl example {name}", "torch,sklearn") from None
+
+
 
 
 @main.command()
@@ -104,26 +140,47 @@ def example(name: str, contamination: float, seeds: int, epochs: int, plot: Path
 )
 @click.option("--target", help="Column to predict (needed for your own data).")
 @click.option(
+    "--drop",
+    multiple=True,
+    help="Columns to leave out of the features, comma-separated (e.g. --drop id,name).",
+)
+@click.option(
+    "--keep-columns",
+    is_flag=True,
+    help="Keep ID-like columns (text with a distinct value in half the rows or more, row "
+    "numbers, R rownames), which are dropped by default.",
+)
+@click.option(
     "--contamination",
-    help="Shares of training labels to corrupt, comma-separated. "
+    help="Shares of training labels to corrupt, comma-separated, each in [0, 0.5). "
     f"[default: {','.join(f'{c:g}' for c in DEFAULTS.contamination)}]",
 )
 @click.option(
     "--kind",
-    type=click.Choice(["symmetric", "asymmetric", "student-t"]),
-    help="Contamination: symmetric or one-sided gross outliers (3-6 sd), or Student-t "
-    f"(1 df) noise. [default: {DEFAULTS.kind}]",
+    type=click.Choice(list(KINDS)),
+    help="Noise: symmetric or one-sided gross outliers (3-6 sd), or Student-t (1 df) noise. "
+    f"[default: {DEFAULTS.kind}]",
+)
+@click.option(
+    "--scenario",
+    multiple=True,
+    help="Which labels are corrupted and how data are split, comma-separated: random rows; "
+    "leverage (rows with the most extreme features); adversarial (labels farthest from the "
+    "median, pushed further out); shift (train below a feature's 75th percentile, test "
+    f"above). [default: {','.join(DEFAULTS.scenarios)}; --full: all]",
 )
 @click.option(
     "--losses",
     multiple=True,
-    help="Losses to compare, comma-separated; asrl[key=value,...] sets ASRL parameters. "
+    help="Losses to compare, comma-separated; NAME[key=value,...] sets a loss's parameters, "
+    "e.g. asrl[q_low=0.4] or huber[delta=2]. "
     f"[default: {','.join(DEFAULT_LOSSES)}]",
 )
 @click.option(
     "--learner",
     type=click.Choice(list(LEARNERS)),
-    help=f"Gradient-boosting library. [default: {DEFAULTS.learner}]",
+    help="Learner; linear fits by IRLS and skips the losses it cannot fit. "
+    f"[default: {DEFAULTS.learner}]",
 )
 @click.option(
     "--seeds", type=int, help=f"Repetitions of the K-fold split. [default: {DEFAULTS.seeds}]"
@@ -143,7 +200,8 @@ def example(name: str, contamination: float, seeds: int, epochs: int, plot: Path
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help=f"Results directory; a rerun resumes it. [default: {DEFAULTS.out}]",
+    help="Results folder; a rerun with the same settings resumes it, other settings add "
+    f"their own rows. [default: {DEFAULTS.out}]",
 )
 @click.option(
     "--quick",
@@ -151,7 +209,9 @@ def example(name: str, contamination: float, seeds: int, epochs: int, plot: Path
     help="Smoke test in under a minute: 2 datasets, 4 losses, 2 folds, 50 rounds.",
 )
 @click.option(
-    "--full", is_flag=True, help="The complete protocol: 3 seeds x 5 folds, 300 rounds, 20000 rows."
+    "--full",
+    is_flag=True,
+    help="The complete protocol: 3 seeds x 5 folds, 300 rounds, 20000 rows, every scenario.",
 )
 def bench(**options: Any) -> None:
     """Run the paper's experiment: robust losses under label contamination.
@@ -161,23 +221,52 @@ def bench(**options: Any) -> None:
     figures into --out. Options left out take the values of --quick or --full, else the
     defaults shown.
     """
-    from .bench.data import describe, load_dataset
-    from .bench.report import write_report
-    from .bench.run import run_bench
+    from .bench.deps import MissingDependency
 
+    try:
+        config = _config(options)
+        from .bench.data import describe
+        from .bench.run import prepare, run_bench
+
+        plan = prepare(config)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    except FileNotFoundError as error:
+        raise CommandError(str(error)) from None
+    except (MissingDependency, ModuleNotFoundError) as error:
+        raise _missing(error, "asrl bench") from None
+    command = (
+        "asrl " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "asrl bench"
+    )
+    _announce(plan)
+    datasets = [describe(data) for data in plan.datasets.values()]
+    done = _run_with_progress(plan, run_bench)
+    if done is None:
+        raise click.exceptions.Exit(130)
+    try:
+        from .bench.report import write_report
+    except ModuleNotFoundError as error:
+        raise _missing(error, "the report of asrl bench") from None
+    report = write_report(config.out, command, config.settings(), datasets)
+    _print_summary(plan, report)
+
+
+def _config(options: dict[str, Any]) -> BenchConfig:
+    """The configuration the options describe (presets first, then the options)."""
     if options["quick"] and options["full"]:
-        raise click.UsageError("--quick and --full exclude each other.")
+        raise CommandError("--quick and --full exclude each other; give one of them.")
     values: dict[str, Any] = {}
     if options["quick"]:
         values.update(PRESETS["quick"])
     if options["full"]:
         values.update(PRESETS["full"])
-    if options["data"]:
-        values["data"] = _names(options["data"])
-    if options["losses"]:
-        values["losses"] = _names(options["losses"])
-    if options["contamination"]:
-        values["contamination"] = _floats(options["contamination"])
+    for name in ("data", "losses", "drop"):
+        if options[name]:
+            values[name] = _names(options[name])
+    if options["scenario"]:
+        values["scenarios"] = _names(options["scenario"])
+    if options["contamination"] is not None:
+        values["contamination"] = _floats("--contamination", options["contamination"])
     for name in (
         "target",
         "kind",
@@ -192,88 +281,148 @@ def bench(**options: Any) -> None:
     ):
         if options[name] is not None:
             values[name] = options[name]
+    if options["keep_columns"]:
+        values["keep_columns"] = True
     if options["max_rows"] is not None:
         values["max_rows"] = options["max_rows"] or None
-    try:
-        config = BenchConfig(**values).validate()
-        datasets = [describe(load_dataset(s, config.target, config.max_rows)) for s in config.data]
-    except (ValueError, FileNotFoundError) as error:
-        raise click.UsageError(str(error)) from None
-    command = (
-        "asrl " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "asrl bench"
-    )
-    _announce(config, datasets)
-    _run_with_progress(config, run_bench)
-    report = write_report(config.out, command, config.settings(), datasets)
-    _print_summary(report, config.out)
+    return BenchConfig(**values).validate()
 
 
-def _announce(config: BenchConfig, datasets: list[dict[str, Any]]) -> None:
+def _announce(plan: Any) -> None:
+    config = plan.config
+    levels = ", ".join(f"{c:g}" for c in config.contamination)
     click.echo(
-        f"asrl bench: learner {config.learner}, {config.rounds} rounds, depth {config.max_depth}, "
-        f"learning rate {config.learning_rate}, {config.folds} folds x {config.seeds} seed(s), "
-        f"contamination {', '.join(f'{c:g}' for c in config.contamination)} ({config.kind}), "
-        f"{len(config.losses)} losses, {config.jobs} parallel fits, results in {config.out}"
+        f"asrl bench: {config.learner}, {config.rounds} rounds, depth {config.max_depth}, "
+        f"learning rate {config.learning_rate}; {config.folds} folds x {config.seeds} seed(s)"
     )
-    for d in datasets:
-        note = f" ({d['note']})" if d["note"] else ""
-        click.echo(f"  {d['dataset']}: {d['rows']} rows, {d['features']} features{note}")
+    click.echo(
+        f"  contamination {levels} ({config.kind} noise; scenario {', '.join(config.scenarios)})"
+        f"; {len(plan.losses)} losses; {config.jobs} parallel fits; results in {config.out}"
+    )
+    for data in plan.datasets.values():
+        click.echo(
+            f"  {data.name}: {len(data.y)} rows, {data.X.shape[1]} features, "
+            f"target {data.target} (data {data.digest})"
+        )
+        for note in data.notes:
+            click.echo(f"    {note}")
+    for note in plan.notes:
+        click.echo(f"  {note}")
+    if plan.skipped:
+        reasons = "; ".join(f"{label} ({why})" for label, why in plan.skipped.items())
+        click.echo(f"  --learner {config.learner} skips {reasons}")
 
 
-def _run_with_progress(config: BenchConfig, run: Any) -> None:
+def _run_with_progress(plan: Any, run: Callable[..., Any]) -> int | None:
+    """Run with a progress bar; return the fits done, or None after Ctrl-C."""
+    state = {"done": 0, "total": len(plan.tasks)}
+
+    def count(done: int, total: int, current: Any) -> None:
+        state.update(done=done, total=total)
+
     try:
-        from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-    except ImportError:  # pragma: no cover - rich is in the bench extra
-        run(config)
-        return
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        "{task.completed}/{task.total} fits",
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ) as bar:
-        task = bar.add_task("fitting", total=None)
+        try:
+            from rich.markup import escape
+            from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+        except ImportError:  # pragma: no cover - rich is in the bench extra
+            run(plan, progress=count, echo=click.echo)
+            return state["done"]
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            "{task.completed}/{task.total} fits",
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ) as bar:
+            task = bar.add_task("fitting", total=None)
 
-        def update(done: int, total: int, current: Any) -> None:
-            label = "resuming" if current is None and done else "fitting"
-            if current is not None:
-                label = f"{current.dataset} {current.contamination:g} {current.loss}"
-            bar.update(task, completed=done, total=total, description=label)
+            def update(done: int, total: int, current: Any) -> None:
+                count(done, total, current)
+                label = "fitting"
+                if current is not None:
+                    label = escape(f"{current.dataset} {current.contamination:g} {current.loss}")
+                bar.update(task, completed=done, total=total, description=label)
 
-        run(config, progress=update)
+            def echo(line: str) -> None:
+                bar.console.print(line, markup=False, highlight=False)
+
+            run(plan, progress=update, echo=echo)
+    except KeyboardInterrupt:
+        click.echo(
+            f"Interrupted: {state['done']} of {state['total']} fits are saved in "
+            f"{plan.config.out}; run the same command again to resume.",
+            err=True,
+        )
+        return None
+    return state["done"]
 
 
-def _print_summary(report: dict[str, Any], out: Path) -> None:
-    table = report["table"]
+def _summary_blocks(plan: Any) -> list[tuple[str, Any]]:
+    """Mean test R² per block (dataset and scenario): losses as rows, levels as columns."""
+    import pandas as pd
+
+    results = pd.read_csv(plan.config.out / "results.csv")
+    labels = [spec.label for spec in plan.losses]
+    blocks = []
+    for (dataset, scenario), rows in results.groupby(["dataset", "scenario"], sort=False):
+        table = rows.groupby(["loss", "contamination"])["r2"].mean().unstack("contamination")
+        table = table.reindex([label for label in labels if label in table.index])
+        title = dataset if len(plan.config.scenarios) == 1 else f"{dataset}, {scenario}"
+        blocks.append((str(title), table))
+    return blocks
+
+
+def _print_summary(plan: Any, report: dict[str, Any]) -> None:
+    blocks = _summary_blocks(plan)
     try:
         from rich.console import Console
         from rich.table import Table
-    except ImportError:  # pragma: no cover
-        click.echo(table.round(4).to_string())
+        from rich.text import Text
+    except ImportError:  # pragma: no cover - rich is in the bench extra
+        for title, table in blocks:
+            click.echo(f"{title}: mean test R^2")
+            click.echo(table.round(4).to_string())
     else:
-        view = Table(title="Mean test R² (best per row in bold)")
-        view.add_column("dataset")
-        view.add_column("contamination", justify="right")
-        for loss in table.columns:
-            view.add_column(loss, justify="right")
-        for (dataset, contamination), row in table.iterrows():
-            best = row.max()
-            cells = [f"[bold]{v:.4f}[/bold]" if v == best else f"{v:.4f}" for v in row]
-            view.add_row(str(dataset), f"{contamination:g}", *cells)
-        console = Console()
-        if not console.is_terminal:  # a log file or pipe: do not squeeze into 80 columns
-            console = Console(width=200)
-        console.print(view)
-    verdict = report["verdict"]
-    if verdict:
-        click.echo(
-            f"asrl beats every baseline in {verdict['contaminated_wins']} of "
-            f"{verdict['contaminated_blocks']} contaminated blocks; on clean data it is "
-            f"{verdict['clean_mean_gap']:+.4f} R² from the best baseline on average "
-            f"(worst {verdict['clean_worst_gap']:+.4f})."
-        )
+        console = Console(highlight=False)
+        click.echo("Mean test R² by contamination (best per column in bold):")
+        for title, table in blocks:
+            view = Table(title=Text(title), title_justify="left", title_style="bold")
+            view.add_column("loss")
+            for level in table.columns:
+                view.add_column(f"{level:g}", justify="right")
+            best = table.max(axis=0)
+            for label, row in table.iterrows():
+                cells = [
+                    Text(f"{v:.4f}", style="bold" if v == best[c] else "")
+                    for c, v in row.items()
+                ]
+                view.add_row(Text(str(label)), *cells)
+            console.print(view)
+    headline = report.get("headline") if isinstance(report, dict) else None
+    if headline:
+        for line in [headline] if isinstance(headline, str) else headline:
+            click.echo(line)
+    else:
+        _print_verdict(report.get("verdict") if isinstance(report, dict) else None)
+    out = plan.config.out
     click.echo(f"Report: {out / 'report.md'} and {out / 'report.html'}")
+
+
+def _print_verdict(verdict: Any) -> None:
+    keys = ("contaminated_wins", "contaminated_blocks", "clean_mean_gap", "clean_worst_gap")
+    if not isinstance(verdict, dict) or not all(k in verdict for k in keys):
+        return
+    text = (
+        f"asrl beats every baseline in {verdict['contaminated_wins']} of "
+        f"{verdict['contaminated_blocks']} contaminated blocks"
+    )
+    gap, worst = verdict["clean_mean_gap"], verdict["clean_worst_gap"]
+    if gap == gap and worst == worst:  # not NaN: there are clean blocks
+        text += (
+            f"; on clean data it is {gap:+.4f} R² from the best baseline on average "
+            f"(worst {worst:+.4f})"
+        )
+    click.echo(text + ".")
 
 
 if __name__ == "__main__":

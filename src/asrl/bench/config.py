@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .losses import ASRL_VARIANTS, BASELINES, DEFAULT_LOSSES, parse_losses
+from .scenarios import KINDS, SCENARIOS
 
 __all__ = [
     "ASRL_VARIANTS",
@@ -13,8 +17,9 @@ __all__ = [
     "DEFAULT_LOSSES",
     "KINDS",
     "LEARNERS",
-    "LINEAR_LOSSES",
+    "LEARNER_MODULES",
     "PRESETS",
+    "SCENARIOS",
     "BenchConfig",
 ]
 
@@ -22,26 +27,17 @@ DEFAULT_DATASETS = ("diabetes", "boston", "concrete", "ames", "diamonds")
 
 LEARNERS = ("xgboost", "lightgbm", "catboost", "linear")
 
-#: Contamination kinds; see :func:`asrl.bench.data.contaminate`.
-KINDS = ("symmetric", "asymmetric", "student-t")
-
-#: ASRL configurations by benchmark name: ``asrl`` is the package default, each
-#: ``asrl-<what differs>`` changes one thing.
-ASRL_VARIANTS: dict[str, dict[str, Any]] = {
-    "asrl": {},
-    "asrl-scale": {"thresholds": "scale"},
-    "asrl-stats": {"weights": "stats"},
-    "asrl-unit": {"hessian": "unit"},
+#: learner -> (the module it needs, the extra of ``asrl`` that installs it)
+LEARNER_MODULES = {
+    "xgboost": ("xgboost", "bench"),
+    "lightgbm": ("lightgbm", "lightgbm"),
+    "catboost": ("catboost", "catboost"),
+    "linear": ("sklearn", "bench"),
 }
 
-BASELINES = ("mse", "mae", "pseudo-huber", "huber-adaptive", "pseudo-huber-auto")
-
-#: The default comparison: baselines, then ASRL and its variants.
-DEFAULT_LOSSES = (*BASELINES, "asrl", "asrl-scale", "asrl-stats")
-
-#: The losses a linear model fitted by IRLS can use (no pseudo-Huber: its curvature is
-#: not an IRLS weight; no "stats" weights: IRLS does not converge on them).
-LINEAR_LOSSES = ("mse", "mae", "huber-adaptive", "asrl", "asrl-scale")
+#: Most contamination a level may have: with half the labels wrong, no loss can tell
+#: the data from the outliers (the breakdown point of every robust loss here).
+MAX_CONTAMINATION = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,6 +48,7 @@ class BenchConfig:
     target: str | None = None
     contamination: tuple[float, ...] = (0.0, 0.1, 0.2)
     kind: str = "symmetric"
+    scenarios: tuple[str, ...] = ("random",)
     losses: tuple[str, ...] = DEFAULT_LOSSES
     learner: str = "xgboost"
     seeds: int = 1
@@ -60,36 +57,30 @@ class BenchConfig:
     max_depth: int = 4
     learning_rate: float = 0.1
     max_rows: int | None = 3000
+    drop: tuple[str, ...] = ()
+    keep_columns: bool = False
     jobs: int = 2
     out: Path = Path("asrl-results")
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> BenchConfig:
-        """Check every setting; raise ``ValueError`` naming the option."""
-        from .models import check_losses
-
+        """Check every setting; raise ``ValueError`` naming the option and the fix."""
         if self.kind not in KINDS:
             raise ValueError(f"--kind must be one of {', '.join(KINDS)}; got {self.kind!r}.")
+        if not self.scenarios:
+            raise ValueError(f"--scenario: give at least one of {', '.join(SCENARIOS)}.")
+        for scenario in self.scenarios:
+            if scenario not in SCENARIOS:
+                raise ValueError(
+                    f"--scenario must be among {', '.join(SCENARIOS)}; got {scenario!r}."
+                )
+        if len(set(self.scenarios)) < len(self.scenarios):
+            raise ValueError("--scenario lists a scenario twice; give each once.")
         if self.learner not in LEARNERS:
             raise ValueError(
                 f"--learner must be one of {', '.join(LEARNERS)}; got {self.learner!r}."
             )
-        check_losses(self.losses)
-        if self.learner == "linear":
-            from .models import asrl_params
-
-            def linear_ok(name: str) -> bool:
-                params = asrl_params(name)
-                if name in LINEAR_LOSSES or params is not None:
-                    return params is None or params.get("weights") != "stats"
-                return False
-
-            bad = [name for name in self.losses if not linear_ok(name)]
-            if bad:
-                raise ValueError(
-                    f"--learner linear cannot fit {', '.join(bad)}; it takes "
-                    f"{', '.join(LINEAR_LOSSES)} and asrl[...] with continuous weights."
-                )
+        parse_losses(self.losses)
         for name, value, low in (
             ("seeds", self.seeds, 1),
             ("folds", self.folds, 2),
@@ -103,17 +94,27 @@ class BenchConfig:
             raise ValueError(f"--learning-rate must be in (0, 1]; got {self.learning_rate}.")
         if self.max_rows is not None and self.max_rows < 10:
             raise ValueError(f"--max-rows must be at least 10 (or 0 for all); got {self.max_rows}.")
-        for c in self.contamination:
-            if not 0 <= c < 1:
-                raise ValueError(f"--contamination values must be in [0, 1); got {c}.")
         if not self.contamination:
-            raise ValueError("--contamination: give at least one level.")
+            raise ValueError("--contamination: give at least one level, e.g. 0,0.1,0.2.")
+        for c in self.contamination:
+            if not 0 <= c < MAX_CONTAMINATION:
+                raise ValueError(
+                    f"--contamination values must be in [0, {MAX_CONTAMINATION}): with half "
+                    f"the labels or more corrupted no loss can tell data from outliers; got {c:g}."
+                )
+        if len(set(self.contamination)) < len(self.contamination):
+            raise ValueError("--contamination lists a level twice; give each once.")
         if not self.data:
-            raise ValueError("--data: give at least one dataset.")
+            raise ValueError("--data: give at least one dataset, e.g. --data diabetes.")
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(
+                f"--out {self.out} is a file; give a folder (a new one, or that of an "
+                "earlier run to resume it)."
+            )
         return self
 
     def settings(self) -> dict[str, Any]:
-        """The settings that every result row records."""
+        """The learner settings that every result row records."""
         return {
             "folds": self.folds,
             "n_rounds": self.rounds,
@@ -121,6 +122,10 @@ class BenchConfig:
             "learning_rate": self.learning_rate,
             "max_rows": self.max_rows if self.max_rows is not None else "",
         }
+
+    def extra_json(self) -> str:
+        """The extra learner options as canonical JSON (recorded in every row)."""
+        return json.dumps(self.extra, sort_keys=True, default=str)
 
 
 #: ``--quick`` (CI smoke test, under a minute) and ``--full`` (the complete protocol).
@@ -133,5 +138,5 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rounds": 50,
         "max_rows": 1000,
     },
-    "full": {"seeds": 3, "folds": 5, "rounds": 300, "max_rows": 20000},
+    "full": {"seeds": 3, "folds": 5, "rounds": 300, "max_rows": 20000, "scenarios": SCENARIOS},
 }

@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 
 from ..core import MAD_TO_SIGMA
-from .config import ASRL_VARIANTS, BASELINES, DEFAULT_LOSSES, LEARNERS
+from .config import LEARNER_MODULES, LEARNERS
+from .deps import require
+from .losses import LossSpec, asrl_params
 
-__all__ = ["ASRL_VARIANTS", "DEFAULT_LOSSES", "LEARNERS", "ModelSpec", "make_model"]
+__all__ = ["ModelSpec", "asrl_params", "make_model", "prepare_features", "require_learner"]
 
 
 @dataclass(frozen=True)
@@ -30,46 +32,10 @@ class ModelSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def asrl_params(name: str) -> dict[str, Any] | None:
-    """ASRL parameters of a benchmark loss name, or None for a baseline.
-
-    Besides the named variants, ``asrl[key=value,...]`` sets any parameter of
-    :class:`asrl.ASRL`, e.g. ``asrl[thresholds=scale,c1=2,c2=4]``.
-
-    Examples
-    --------
-    >>> asrl_params("asrl[q_low=0.7,q_high=0.95]")
-    {'q_low': 0.7, 'q_high': 0.95}
-    >>> asrl_params("asrl-scale"), asrl_params("mse")
-    ({'thresholds': 'scale'}, None)
-    """
-    if name in ASRL_VARIANTS:
-        return dict(ASRL_VARIANTS[name])
-    if name.startswith("asrl[") and name.endswith("]"):
-        params: dict[str, Any] = {}
-        for item in filter(None, name[5:-1].split(",")):
-            key, _, value = item.partition("=")
-            try:
-                params[key.strip()] = float(value) if "." in value or value.isdigit() else value
-            except ValueError:
-                params[key.strip()] = value
-        from ..losses import ASRL
-
-        ASRL(**params)  # validates names and values
-        return params
-    return None
-
-
-def check_losses(losses: tuple[str, ...]) -> tuple[str, ...]:
-    """Refuse unknown loss names with the list of known ones."""
-    known = (*BASELINES, *ASRL_VARIANTS)
-    unknown = [name for name in losses if name not in BASELINES and asrl_params(name) is None]
-    if unknown:
-        raise ValueError(
-            f"unknown loss(es) {', '.join(unknown)}; choose from {', '.join(known)} "
-            "or asrl[key=value,...]."
-        )
-    return losses
+def require_learner(learner: str) -> None:
+    """Import the learner's framework, or raise an ImportError naming its extra."""
+    module, extra = LEARNER_MODULES[learner]
+    require(module, extra, f"--learner {learner}")
 
 
 def robust_scale(y: np.ndarray) -> float:
@@ -79,7 +45,7 @@ def robust_scale(y: np.ndarray) -> float:
 
 
 def make_model(
-    learner: str, loss: str, spec: ModelSpec, y_train: np.ndarray, X: pd.DataFrame
+    learner: str, loss: LossSpec, spec: ModelSpec, y_train: np.ndarray, X: pd.DataFrame
 ) -> Any:
     """An unfitted regressor of ``learner`` that trains with ``loss``."""
     if learner == "xgboost":
@@ -89,16 +55,26 @@ def make_model(
     if learner == "catboost":
         return _catboost(loss, spec, y_train, X)
     if learner == "linear":
-        return _linear(loss)
+        return _linear(loss, y_train)
     raise ValueError(f"--learner must be one of {', '.join(LEARNERS)}; got {learner!r}.")
 
 
-def _ours(loss: str) -> dict[str, Any]:
-    params = asrl_params(loss)
-    return {"loss": loss} if params is None else params
+def _delta(loss: LossSpec, y_train: np.ndarray) -> float:
+    """Huber's or pseudo-Huber's delta: as given, else the robust scale of the labels."""
+    return robust_scale(y_train) if loss.scaled_delta else float(loss.params["delta"])
 
 
-def _xgboost(loss: str, spec: ModelSpec, y_train: np.ndarray) -> Any:
+def _ours(loss: LossSpec, y_train: np.ndarray) -> dict[str, Any]:
+    """The loss keywords of this package's estimators."""
+    if loss.name == "asrl":
+        return {"loss": "asrl", **loss.params}
+    params = dict(loss.params)
+    if loss.scaled_delta:
+        params["delta"] = robust_scale(y_train)
+    return {"loss": loss.name, "loss_params": params or None}
+
+
+def _xgboost(loss: LossSpec, spec: ModelSpec, y_train: np.ndarray) -> Any:
     import xgboost as xgb
 
     from ..xgboost import ASRLXGBRegressor
@@ -112,23 +88,23 @@ def _xgboost(loss: str, spec: ModelSpec, y_train: np.ndarray) -> Any:
         "n_jobs": 1,
         **spec.extra,
     }
-    if loss == "mse":
+    if loss.name == "mse":
         return xgb.XGBRegressor(objective="reg:squarederror", **trees)
-    if loss == "mae":
+    if loss.name == "mae":
         return xgb.XGBRegressor(objective="reg:absoluteerror", **trees)
-    if loss == "pseudo-huber":
+    if loss.name == "pseudo-huber":
         # A fair built-in pseudo-Huber: the median start that XGBoost would not choose
         # and a slope on the scale of the labels (its default, 1, is in label units).
         return xgb.XGBRegressor(
             objective="reg:pseudohubererror",
             base_score=float(np.median(y_train)),
-            huber_slope=robust_scale(y_train),
+            huber_slope=_delta(loss, y_train),
             **trees,
         )
-    return ASRLXGBRegressor(**_ours(loss), **trees)
+    return ASRLXGBRegressor(**_ours(loss, y_train), **trees)
 
 
-def _lightgbm(loss: str, spec: ModelSpec, y_train: np.ndarray) -> Any:
+def _lightgbm(loss: LossSpec, spec: ModelSpec, y_train: np.ndarray) -> Any:
     import lightgbm as lgb
 
     from ..lightgbm import ASRLLGBMRegressor
@@ -142,17 +118,14 @@ def _lightgbm(loss: str, spec: ModelSpec, y_train: np.ndarray) -> Any:
         "verbose": -1,
         **spec.extra,
     }
-    if loss == "mse":
+    if loss.name == "mse":
         return lgb.LGBMRegressor(objective="regression", **trees)
-    if loss == "mae":
+    if loss.name == "mae":
         return lgb.LGBMRegressor(objective="regression_l1", **trees)
-    if loss == "pseudo-huber":
-        delta = {"delta": robust_scale(y_train)}
-        return ASRLLGBMRegressor(loss="pseudo-huber", loss_params=delta, **trees)
-    return ASRLLGBMRegressor(**_ours(loss), **trees)
+    return ASRLLGBMRegressor(**_ours(loss, y_train), **trees)
 
 
-def _catboost(loss: str, spec: ModelSpec, y_train: np.ndarray, X: pd.DataFrame) -> Any:
+def _catboost(loss: LossSpec, spec: ModelSpec, y_train: np.ndarray, X: pd.DataFrame) -> Any:
     import catboost as cb
 
     from ..catboost import ASRLCatBoostRegressor
@@ -172,30 +145,26 @@ def _catboost(loss: str, spec: ModelSpec, y_train: np.ndarray, X: pd.DataFrame) 
         "cat_features": categorical or None,
         **spec.extra,
     }
-    if loss == "mse":
+    if loss.name == "mse":
         return cb.CatBoostRegressor(loss_function="RMSE", **trees)
-    if loss == "mae":
+    if loss.name == "mae":
         return cb.CatBoostRegressor(loss_function="MAE", **trees)
-    if loss == "pseudo-huber":
-        delta = {"delta": robust_scale(y_train)}
-        return ASRLCatBoostRegressor(loss="pseudo-huber", loss_params=delta, **trees)
-    return ASRLCatBoostRegressor(**_ours(loss), **trees)
+    return ASRLCatBoostRegressor(**_ours(loss, y_train), **trees)
 
 
-def _linear(loss: str) -> Any:
+def _linear(loss: LossSpec, y_train: np.ndarray) -> Any:
     from sklearn.linear_model import LinearRegression, QuantileRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from ..linear import ASRLLinearRegressor
 
-    if loss == "mse":
+    if loss.name == "mse":
         model: Any = LinearRegression()
-    elif loss == "mae":
+    elif loss.name == "mae":
         model = QuantileRegressor(quantile=0.5, alpha=0.0, solver="highs")
     else:
-        params = asrl_params(loss)
-        model = ASRLLinearRegressor(**({"loss": loss} if params is None else params))
+        model = ASRLLinearRegressor(**_ours(loss, y_train))
     return make_pipeline(StandardScaler(), model)
 
 

@@ -1,80 +1,171 @@
-"""Run the benchmark: repeated K-fold, contaminated training labels, clean test folds.
+"""Run the benchmark: repeated splits, contaminated training labels, clean test rows.
 
-Results are appended to ``results.csv`` (one row per dataset, contamination, loss,
-seed and fold) and ``curves.csv`` (test error along the rounds) as soon as each fit
-ends, flushed and synced. A killed run restarted with the same arguments skips every
-row already written: nothing is recomputed and nothing is lost.
+:func:`prepare` checks the settings, loads and checks the data, resolves the losses
+(``--learner linear`` skips those it cannot fit) and lists every fit. :func:`run_bench`
+fits what the output folder does not hold yet: each result row (one per dataset,
+scenario, contamination, loss, seed and fold) and its curve (test error along the
+rounds) are stored as soon as the fit ends (:mod:`asrl.bench.store`). A killed run
+restarted with the same arguments skips every fit already stored; a run with other
+settings, data or losses reuses none of the rows that differ.
+
+Fits run in worker processes that ignore Ctrl-C (the parent stops them) and end
+within a fraction of a second when their parent dies, even by ``kill -9``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import DEFAULT_DATASETS, KINDS, PRESETS, BenchConfig
-from .data import Dataset, contaminate, load_dataset
-from .models import ModelSpec, make_model, prepare_features
+from .config import DEFAULT_DATASETS, PRESETS, BenchConfig
+from .data import Dataset, dataset_names, load_dataset
+from .losses import LossSpec, linear_skip_reason, parse_loss, parse_losses
+from .models import ModelSpec, make_model, prepare_features, require_learner
+from .scenarios import KINDS, SCENARIOS, contaminate, numeric_features, shift_features, splits
+from .store import CURVE_COLUMNS, RESULT_COLUMNS, ResultStore, row_key
 
-__all__ = ["DEFAULT_DATASETS", "PRESETS", "BenchConfig", "Task", "run_bench"]
+__all__ = [
+    "CURVE_COLUMNS",
+    "DEFAULT_DATASETS",
+    "PRESETS",
+    "RESULT_COLUMNS",
+    "BenchConfig",
+    "Plan",
+    "Task",
+    "prepare",
+    "run_bench",
+]
 
-KEY = ("learner", "dataset", "kind", "contamination", "loss", "seed", "fold")
-SETTINGS = ("folds", "n_rounds", "max_depth", "learning_rate", "max_rows")
-METRICS = ("mse", "mae", "r2", "medae", "fit_seconds", "rounds", "n_train", "n_test")
-RESULT_COLUMNS = (*KEY, *SETTINGS, *METRICS)
-CURVE_COLUMNS = (*KEY, *SETTINGS, "round", "test_mse", "test_r2")
+#: Fewest rows a test fold may have, and a dataset in all.
+MIN_TEST_ROWS = 5
+MIN_ROWS = 20
 
 
 @dataclass(frozen=True)
 class Task:
-    """One fit: a loss on one training fold of one dataset at one contamination."""
+    """One fit: a loss on one training split of one dataset at one contamination."""
 
     dataset: str
     seed: int
     fold: int
     contamination: float
     loss: str
+    scenario: str = "random"
 
-    def key(self, config: BenchConfig) -> tuple[str, ...]:
-        return _key(
-            {
-                "learner": config.learner,
-                "dataset": self.dataset,
-                "kind": config.kind,
-                "contamination": self.contamination,
-                "loss": self.loss,
-                "seed": self.seed,
-                "fold": self.fold,
-                **config.settings(),
-            }
+
+def identity(task: Task, data: Dataset, config: BenchConfig) -> dict[str, Any]:
+    """Everything that defines a fit: the key columns of its result row."""
+    return {
+        "learner": config.learner,
+        "dataset": task.dataset,
+        "scenario": task.scenario,
+        "kind": config.kind,
+        "contamination": task.contamination,
+        "loss": task.loss,
+        "seed": task.seed,
+        "fold": task.fold,
+        **config.settings(),
+        "target": data.target,
+        "dropped": ",".join(data.dropped),
+        "data_hash": data.digest,
+        "loss_params": parse_loss(task.loss).params_json(),
+        "extra": config.extra_json(),
+    }
+
+
+@dataclass
+class Plan:
+    """A checked configuration: its data, its losses and every fit it needs."""
+
+    config: BenchConfig
+    datasets: dict[str, Dataset]
+    losses: tuple[LossSpec, ...]
+    skipped: dict[str, str] = field(default_factory=dict)
+    tasks: list[Task] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def key(self, task: Task) -> tuple[str, ...]:
+        return row_key(identity(task, self.datasets[task.dataset], self.config))
+
+
+def _check_size(data: Dataset, config: BenchConfig, spec: str) -> None:
+    need = max(MIN_ROWS, MIN_TEST_ROWS * config.folds)
+    if len(data.y) < need:
+        raise ValueError(
+            f"--data {spec} has {len(data.y)} rows with a target; --folds {config.folds} needs "
+            f"at least {need} ({MIN_TEST_ROWS} per test fold, {MIN_ROWS} in all): use more "
+            "rows or fewer --folds."
         )
 
 
-def _key(row: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(_canon(row[k]) for k in (*KEY, *SETTINGS))
-
-
-def _canon(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(float(value))
-    text = str(value)
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return repr(number) if "." in text or "e" in text.lower() else text
+def prepare(config: BenchConfig) -> Plan:
+    """Check ``config``, load its data and list its fits; ``ValueError`` names the
+    option to change, ``ImportError`` the extra to install."""
+    config.validate()
+    require_learner(config.learner)
+    specs = parse_losses(config.losses)
+    skipped = {}
+    if config.learner == "linear":
+        for spec in specs:
+            reason = linear_skip_reason(spec)
+            if reason:
+                skipped[spec.label] = reason
+        specs = tuple(spec for spec in specs if spec.label not in skipped)
+        if not specs:
+            raise ValueError(
+                f"--learner linear can fit none of --losses {','.join(config.losses)}; it "
+                "takes mse, mae, huber, huber-adaptive and asrl[...] with continuous weights."
+            )
+    datasets = {}
+    notes = []
+    for spec, name in zip(config.data, dataset_names(config.data)):
+        data = load_dataset(
+            spec,
+            config.target,
+            config.max_rows,
+            name=name,
+            drop=config.drop,
+            keep_columns=config.keep_columns,
+        )
+        _check_size(data, config, spec)
+        if "shift" in config.scenarios:
+            along = shift_features(data.X, data.y)[: config.folds]
+            if not along:
+                raise ValueError(
+                    f"--scenario shift: {spec} has no numeric feature with {MIN_TEST_ROWS} or "
+                    "more rows (and 10 %) above its 75th percentile; leave out shift for it."
+                )
+            notes.append(f"{name}: the shift splits train and test along {', '.join(along)}")
+        datasets[name] = data
+    plan = Plan(config, datasets, specs, skipped, notes=notes)
+    for name, data in datasets.items():
+        for scenario in config.scenarios:
+            count = config.folds
+            if scenario == "shift":
+                count = len(splits(scenario, data.X, data.y, config.folds, 0))
+            for seed in range(config.seeds):
+                for fold in range(count):
+                    for contamination in config.contamination:
+                        for spec in specs:
+                            plan.tasks.append(
+                                Task(name, seed, fold, contamination, spec.label, scenario)
+                            )
+    return plan
 
 
 def _r2(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
+    total = float(np.sum((y - y.mean()) ** 2))
+    return float(1 - np.sum((y - pred) ** 2) / total) if total > 0 else float("nan")
 
 
 def _checkpoints(rounds: int) -> list[int]:
@@ -89,24 +180,33 @@ def _staged(model: Any, learner: str, X: Any, k: int) -> np.ndarray:
     return np.asarray(model.predict(X, ntree_end=k))
 
 
+def _rng(task: Task, kind: str) -> np.random.Generator:
+    words = [task.seed, task.fold, round(task.contamination * 1e6), KINDS.index(kind)]
+    if task.scenario != "random":  # the paper's protocol keeps its earlier draws
+        words.append(SCENARIOS.index(task.scenario))
+    return np.random.default_rng(words)
+
+
 def fit_one(
     task: Task, data: Dataset, config: BenchConfig
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Fit and score one task; return its result row and its curve rows."""
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import KFold
     from threadpoolctl import threadpool_limits
 
-    splits = KFold(config.folds, shuffle=True, random_state=task.seed).split(data.y)
-    train, test = next(s for i, s in enumerate(splits) if i == task.fold)
-    rng = np.random.default_rng(
-        [task.seed, task.fold, round(task.contamination * 1e6), KINDS.index(config.kind)]
+    train, test = splits(task.scenario, data.X, data.y, config.folds, task.seed)[task.fold]
+    y_train, _ = contaminate(
+        data.y[train],
+        task.contamination,
+        config.kind,
+        _rng(task, config.kind),
+        scenario=task.scenario,
+        features=numeric_features(data.X.iloc[train]).to_numpy(),
     )
-    y_train, _ = contaminate(data.y[train], task.contamination, config.kind, rng)
     X = prepare_features(config.learner, data.X)
     X_train, X_test, y_test = X.iloc[train], X.iloc[test], data.y[test]
     spec = ModelSpec(config.rounds, config.max_depth, config.learning_rate, config.extra)
-    model = make_model(config.learner, task.loss, spec, y_train, X_train)
+    model = make_model(config.learner, parse_loss(task.loss), spec, y_train, X_train)
     # One BLAS thread per fit: fits already run in parallel processes, and nested
     # BLAS threads on a busy machine made small linear fits 30-80x slower (measured).
     with warnings.catch_warnings(), threadpool_limits(1):
@@ -117,16 +217,7 @@ def fit_one(
         seconds = time.perf_counter() - start
     pred = np.asarray(model.predict(X_test), dtype=float)
     residual = y_test - pred
-    base = {
-        "learner": config.learner,
-        "dataset": task.dataset,
-        "kind": config.kind,
-        "contamination": task.contamination,
-        "loss": task.loss,
-        "seed": task.seed,
-        "fold": task.fold,
-        **config.settings(),
-    }
+    base = identity(task, data, config)
     curve = []
     final_r2 = _r2(y_test, pred)
     reached = None
@@ -154,99 +245,85 @@ def fit_one(
     return row, curve
 
 
-class _Store:
-    """Append-only CSV files, synced after every fit; tolerant of a torn last line."""
-
-    def __init__(self, out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        self.results = out / "results.csv"
-        self.curves = out / "curves.csv"
-        self.done = {_key(row) for row in _read_rows(self.results, RESULT_COLUMNS)}
-
-    def write(self, row: dict[str, Any], curve: list[dict[str, Any]]) -> None:
-        _append(self.curves, CURVE_COLUMNS, curve)
-        _append(self.results, RESULT_COLUMNS, [row])  # written last: it marks the fit done
-        self.done.add(_key(row))
-
-
-def _read_rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
-    """Complete rows of a results file; a torn last line (killed mid-write) is dropped."""
-    if not path.exists():
-        return []
-    text = path.read_text()
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines = lines[:-1]
-        path.write_text("".join(lines))
-    rows = list(csv.DictReader(lines))
-    return [r for r in rows if None not in r and all(r.get(c) is not None for c in columns)]
-
-
-def _append(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def plan(config: BenchConfig, datasets: dict[str, Dataset]) -> Iterator[Task]:
-    """Every task of the run, in a fixed order."""
-    for name in datasets:
-        for seed in range(config.seeds):
-            for fold in range(config.folds):
-                for contamination in config.contamination:
-                    for loss in config.losses:
-                        yield Task(name, seed, fold, contamination, loss)
-
-
 _WORKER_DATA: dict[str, Dataset] = {}
+
+
+def _watch_parent(parent: int) -> None:
+    """End this worker as soon as its parent is gone (reparented: another ppid)."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
 
 
 def _init_worker(datasets: dict[str, Dataset]) -> None:
     _WORKER_DATA.update(datasets)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
 
 
 def _run_task(task: Task, config: BenchConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return fit_one(task, _WORKER_DATA[task.dataset], config)
 
 
+def _stop_workers(pool: Any) -> None:
+    """Kill the pool's workers now (Python 3.14 has a method for it)."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def run_bench(
-    config: BenchConfig,
+    config: BenchConfig | Plan,
     *,
     progress: Callable[[int, int, Task | None], None] | None = None,
+    echo: Callable[[str], None] | None = None,
 ) -> Path:
     """Run (or resume) the benchmark; return the output directory.
 
-    ``progress(done, total, task)`` is called after every fit and once at the start.
+    ``progress(done, total, task)`` is called once at the start and after every fit;
+    ``echo(line)`` receives notes such as ``"resumed: 12 of 48 fits already done"``.
     """
-    config.validate()
-    datasets = {}
-    for spec in config.data:
-        data = load_dataset(spec, config.target, config.max_rows)
-        datasets[data.name] = data
-    store = _Store(config.out)
+    plan = config if isinstance(config, Plan) else prepare(config)
+    config = plan.config
+    try:
+        store = ResultStore(config.out)
+    except OSError as error:
+        raise ValueError(f"--out {config.out}: cannot write there ({error.strerror}).") from None
     (config.out / "config.json").write_text(
-        json.dumps({k: v for k, v in asdict(config).items() if k != "out"}, indent=2, default=str)
+        json.dumps(
+            {
+                **{k: v for k, v in asdict(config).items() if k != "out"},
+                "skipped": plan.skipped,
+                "data_hash": {name: data.digest for name, data in plan.datasets.items()},
+            },
+            indent=2,
+            default=str,
+        )
     )
-    tasks = list(plan(config, datasets))
-    todo = [t for t in tasks if t.key(config) not in store.done]
-    done = len(tasks) - len(todo)
+    keys = {task: plan.key(task) for task in plan.tasks}
+    done = store.begin(keys.values())
+    for note in store.notes:
+        if echo:
+            echo(note)
+    if done and echo:
+        echo(f"resumed: {done} of {len(plan.tasks)} fits already done")
+    todo = [task for task in plan.tasks if keys[task] not in store]
     if progress:
-        progress(done, len(tasks), None)
+        progress(done, len(plan.tasks), None)
     if config.jobs == 1 or len(todo) <= 1:
         for task in todo:
-            store.write(*fit_one(task, datasets[task.dataset], config))
+            store.write(*fit_one(task, plan.datasets[task.dataset], config))
             done += 1
             if progress:
-                progress(done, len(tasks), task)
+                progress(done, len(plan.tasks), task)
         return config.out
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    with ProcessPoolExecutor(config.jobs, initializer=_init_worker, initargs=(datasets,)) as pool:
+    pool = ProcessPoolExecutor(config.jobs, initializer=_init_worker, initargs=(plan.datasets,))
+    try:
         pending = {pool.submit(_run_task, task, config): task for task in todo[: 4 * config.jobs]}
         queue = iter(todo[4 * config.jobs :])
         while pending:
@@ -256,8 +333,12 @@ def run_bench(
                 store.write(*future.result())
                 done += 1
                 if progress:
-                    progress(done, len(tasks), task)
+                    progress(done, len(plan.tasks), task)
                 following = next(queue, None)
                 if following is not None:
                     pending[pool.submit(_run_task, following, config)] = following
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
     return config.out
