@@ -47,13 +47,13 @@ def test_continuous_psi_is_the_derivative_of_rho(x, d):
 
 
 @given(points, deltas())
-def test_continuous_exact_curvature_is_the_derivative_of_psi(x, d):
+def test_continuous_exact_hessian_is_the_derivative_of_psi(x, d):
     d1, d2 = d
     psi = scalar(lambda u: core.continuous_psi(u, np.abs(u), d1, d2))
     a = abs(x)
     second = 1.0 if a <= d1 else (0.0 if a <= d2 else -d1 * d2 / x**2)
     check_derivative(psi, lambda _: second, x, (d1, d2))
-    h = core.continuous_exact_curvature(np.array([a]), d1, 1e-6)[0]
+    h = core.continuous_exact_hessian(np.array([a]), d1, 1e-6)[0]
     assert h == max(second, 1e-6)
 
 
@@ -67,7 +67,7 @@ def test_stats_psi_is_the_derivative_of_rho(x, d, s_var, s_iqr, s_mad):
     a = abs(x)
     second = 1 / s_var**2 if a <= d1 else (0.0 if a <= d2 else -1 / (s_mad + a) ** 2)
     check_derivative(psi, lambda _: second, x, (d1, d2))
-    h = core.stats_exact_curvature(np.array([a]), d1, s_var, 1e-6)[0]
+    h = core.stats_exact_hessian(np.array([a]), d1, s_var, 1e-6)[0]
     assert h == pytest.approx(max(second, 1e-6), rel=1e-12)
 
 
@@ -82,7 +82,7 @@ def test_huber_derivatives(x, delta):
 def test_pseudo_huber_derivatives(x, delta):
     rho = scalar(lambda u: core.pseudo_huber_rho(np.abs(u), delta))
     psi = scalar(lambda u: core.pseudo_huber_psi(u, np.abs(u), delta))
-    hess = scalar(lambda u: core.pseudo_huber_curvature(np.abs(u), delta))
+    hess = scalar(lambda u: core.pseudo_huber_hessian(np.abs(u), delta))
     check_derivative(rho, psi, x, ())
     check_derivative(psi, hess, x, ())
 
@@ -100,11 +100,13 @@ def test_loss_object_gradient_with_fixed_thresholds(values, weights):
     u = np.array(values)
     zero = np.zeros_like(u)
     loss = ASRL(weights=weights)
-    fixed = {"deltas": loss.thresholds(zero, u), "scales": loss.scales(zero, u)}
-    d1, d2 = fixed["deltas"]
+    fixed = loss.statistics(zero, u)
+    d1, d2 = fixed.deltas
     step = 1e-4 * np.maximum(1.0, np.abs(u))
     a = np.abs(u)
     assume(((np.abs(a - d1) > 10 * step) & (np.abs(a - d2) > 10 * step)).all())
-    total = lambda v: loss.loss(zero, v, **fixed)  # noqa: E731
+    total = lambda v: loss.loss(zero, v, statistics=fixed)  # noqa: E731
     numeric = central_difference(total, u, step)
-    np.testing.assert_allclose(loss.gradient(zero, u, **fixed), numeric, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        loss.gradient(zero, u, statistics=fixed), numeric, rtol=1e-6, atol=1e-8
+    )

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from asrl import ASRL, get_loss
+from asrl import ASRL, ASRLStatistics, get_loss
 from asrl.linear import (
     _ASRL_DEFAULTS,
     ASRLLinearRegressor,
@@ -52,16 +52,8 @@ def make_data(seed, n=300, p=5, contamination=0.2, leverage=False):
 # scikit-learn's estimator checks
 # --------------------------------------------------------------------------------------
 
-# Integer sample weights are not the same as repeated rows for this estimator, by
-# design: the thresholds are weighted type-7 quantiles (or a weighted MAD) of the
-# residuals, and no continuous type-7 generalisation equals the quantile of repeated
-# points (docs/maths.md, section 1). The weighted least squares is exact: loss="mse",
-# which has no thresholds, passes the check with a penalty. With alpha=0 it passes
-# too, but only because its data have more features (30) than rows (15), so every
-# unpenalised fit interpolates all rows with positive weight whatever the thresholds.
-WEIGHTS_ARE_NOT_REPEATS = (
-    "thresholds are weighted quantiles, which differ from quantiles of repeated rows"
-)
+# Sample weights are frequencies: the thresholds are frequency-weighted quantiles, so
+# check_sample_weight_equivalence passes for every loss (docs/maths.md).
 CHECKED = [
     ASRLLinearRegressor(),
     ASRLLinearRegressor(thresholds="scale", alpha=0.1),
@@ -70,19 +62,13 @@ CHECKED = [
 ]
 
 
-def expected_failed_checks(estimator):
-    if estimator.alpha > 0 and estimator.loss != "mse":
-        return {"check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS}
-    return {}
-
-
-@parametrize_with_checks(CHECKED, expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks(CHECKED)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
 def test_defaults_match_the_loss():
-    signature = inspect.signature(ASRL.__init__).parameters
+    signature = inspect.signature(ASRL).parameters
     ours = inspect.signature(ASRLLinearRegressor.__init__).parameters
     for name, default in _ASRL_DEFAULTS.items():
         assert signature[name].default == default == ours[name].default
@@ -142,7 +128,7 @@ def test_irls_step_never_increases_the_objective_for_fixed_thresholds(
         loss, X, y, weight, coef, intercept, alpha, fit_intercept
     )
     if isinstance(loss, ASRL):
-        assert set(fixed) == {"deltas"}
+        assert isinstance(fixed, ASRLStatistics)
     before = _objective(loss, X, y, weight, coef, intercept, alpha, fixed)
     after = _objective(loss, X, y, weight, new_coef, new_intercept, alpha, fixed)
     assert after <= before * (1 + 1e-9) + 1e-300
@@ -153,7 +139,7 @@ def test_irls_step_uses_thresholds_of_the_current_residuals():
     loss = ASRL()
     coef, intercept = np.ones(X.shape[1]), 0.5
     _, _, fixed = _irls_step(loss, X, y, None, coef, intercept, 0.0, True)
-    assert fixed["deltas"] == loss.thresholds(y, X @ coef + intercept)
+    assert fixed == loss.statistics(y, X @ coef + intercept)
 
 
 def test_fit_solves_the_estimating_equations():
@@ -163,7 +149,7 @@ def test_fit_solves_the_estimating_equations():
     weight = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
     model = ASRLLinearRegressor(alpha=3.0, tol=1e-12, max_iter=2000)
     model.fit(X, y, sample_weight=weight)
-    g = ASRL().gradient(y, model.predict(X), sample_weight=weight, deltas=model.deltas_)
+    g = ASRL().gradient(y, model.predict(X), sample_weight=weight, statistics=model.statistics_)
     scale = np.abs(X).T @ np.abs(g)
     np.testing.assert_allclose(X.T @ g + 3.0 * model.coef_, 0.0, atol=1e-8 * scale.max())
     assert abs(g.sum()) <= 1e-8 * np.abs(g).sum()
@@ -239,7 +225,9 @@ def test_scale_equivariance(thresholds, alpha, k):
     scaled = ASRLLinearRegressor(**params).fit(X, k * y)
     np.testing.assert_allclose(scaled.coef_, k * base.coef_, rtol=1e-8)
     assert scaled.intercept_ == pytest.approx(k * base.intercept_, rel=1e-8)
-    np.testing.assert_allclose(scaled.deltas_, np.multiply(k, base.deltas_), rtol=1e-8)
+    np.testing.assert_allclose(
+        scaled.statistics_.deltas, np.multiply(k, base.statistics_.deltas), rtol=1e-8
+    )
 
 
 def test_regression_and_shift_equivariance():
@@ -319,7 +307,7 @@ def test_constant_target(value):
     assert model.n_iter_ == 1
     np.testing.assert_array_equal(model.coef_, 0.0)
     assert model.intercept_ == value
-    assert all(np.isfinite(model.deltas_))
+    assert all(np.isfinite(model.statistics_.deltas))
 
 
 def test_a_single_sample():
@@ -347,8 +335,8 @@ def test_huber_adaptive_by_the_same_irls():
     X, y, beta = make_data(16)
     model = ASRLLinearRegressor(loss="huber-adaptive", loss_params={"alpha": 0.8}).fit(X, y)
     ols = LinearRegression().fit(X, y)
-    assert model.deltas_ is None
-    assert model.loss_.delta_ > 0
+    residuals = model.predict(X) - y
+    assert model.statistics_.delta == np.quantile(np.abs(residuals), 0.8)
     assert np.linalg.norm(model.coef_ - beta) < np.linalg.norm(ols.coef_ - beta) / 3
 
 
@@ -394,11 +382,11 @@ def test_bad_input_is_refused():
         model.fit(np.where(X > 2, np.nan, X), y)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         model.fit(X, y[:2])
-    with pytest.raises(ValueError, match=r"sample_weight.shape == \(2,\), expected \(3,\)"):
+    with pytest.raises(ValueError, match=r"same shape as y_true; got \(2,\) and \(3,\)"):
         model.fit(X, y, sample_weight=[1.0, 1.0])
-    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+    with pytest.raises(ValueError, match=r"1 value\(s\) are negative, the first at index 1"):
         model.fit(X, y, sample_weight=[1.0, -1.0, 1.0])
-    with pytest.raises(ValueError, match="at least one non-zero"):
+    with pytest.raises(ValueError, match="sample_weight sums to zero"):
         model.fit(X, y, sample_weight=[0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="0 sample"):
         model.fit(np.empty((0, 2)), np.empty(0))
@@ -433,7 +421,7 @@ def test_pipeline_grid_search_clone_and_pickle():
     assert not hasattr(twin, "coef_")
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
-    assert restored.deltas_ == model.deltas_
+    assert restored.statistics_ == model.statistics_
 
 
 def test_dataframe_feature_names():

@@ -18,7 +18,7 @@ u_values = arrays(np.float64, st.integers(1, 50), elements=st.floats(-1e4, 1e4))
 @given(residual_arrays(), asrl_losses(weights=("continuous", "stats")))
 def test_thresholds_are_positive_ordered_and_results_finite(u, loss):
     zero = np.zeros_like(u)
-    d1, d2 = loss.thresholds(zero, u)
+    d1, d2 = loss.statistics(zero, u).deltas
     assert 0 < d1 <= d2
     assert np.isfinite(d1)
     assert np.isfinite(d2)
@@ -79,9 +79,9 @@ def test_scale_equivariance(u, loss, k):
     zero = np.zeros_like(u)
     assume(np.abs(u).max() > 0)
     rho = loss.loss(zero, u)
-    d1, d2 = loss.deltas_
+    d1, d2 = loss.statistics(zero, u).deltas
     rho_k = loss.loss(zero, k * u)
-    dk1, dk2 = loss.deltas_
+    dk1, dk2 = loss.statistics(zero, k * u).deltas
     assert dk1 == pytest.approx(k * d1, rel=1e-9)
     assert dk2 == pytest.approx(k * d2, rel=1e-9)
     np.testing.assert_allclose(rho_k, k * k * rho, rtol=1e-9, atol=1e-300)
@@ -94,7 +94,7 @@ def test_irls_quadratic_majorizes_rho(u, d, v):
     av = abs(v)
     rho_v = core.continuous_rho(np.array([av]), d1, d2)[0]
     psi_v = core.continuous_psi(np.array([v]), np.array([av]), d1, d2)[0]
-    h_v = core.continuous_irls_curvature(np.array([av]), d1, d2)[0]
+    h_v = core.continuous_irls_hessian(np.array([av]), d1, d2)[0]
     x = np.concatenate([u, [v, -v, 0.0, d1, -d1, d2, -d2]])
     q = rho_v + psi_v * (x - v) + 0.5 * h_v * (x - v) ** 2
     rho_x = core.continuous_rho(np.abs(x), d1, d2)
@@ -107,7 +107,7 @@ def test_irls_curvature_is_psi_over_u(u, d):
     d1, d2 = d
     a = np.abs(u)
     assume((a > 0).all())
-    h = core.continuous_irls_curvature(a, d1, d2)
+    h = core.continuous_irls_hessian(a, d1, d2)
     np.testing.assert_allclose(h, core.continuous_psi(u, a, d1, d2) / u, rtol=1e-14)
     assert ((h > 0) & (h <= 1)).all()
 
@@ -131,7 +131,7 @@ def test_c1_to_infinity_reduces_to_squared_error_exactly(u, hessian):
     zero = np.zeros_like(u)
     loss = ASRL(thresholds="scale", c1=1e15, c2=1e16, hessian=hessian)
     scale = np.abs(u).max()
-    assume(scale == 0 or loss.thresholds(zero, u)[0] >= scale)
+    assume(scale == 0 or loss.statistics(zero, u).deltas[0] >= scale)
     np.testing.assert_array_equal(loss.loss(zero, u), 0.5 * u * u)
     g, h = loss.gradient_hessian(zero, u)
     np.testing.assert_array_equal(g, u)
@@ -166,21 +166,34 @@ def test_unit_weights_change_nothing(u, loss):
 
 
 @given(residual_arrays(min_size=2), asrl_losses(weights=("continuous", "stats")))
-def test_integer_weights_multiply_loss_gradient_and_curvature(u, loss):
+def test_integer_weights_multiply_loss_gradient_and_hessian(u, loss):
     zero = np.zeros_like(u)
     w = np.arange(1, u.size + 1, dtype=float)
-    deltas = loss.thresholds(zero, u)
-    scales = loss.scales(zero, u)
-    fixed = {"deltas": deltas, "scales": scales}
+    fixed = loss.statistics(zero, u)
     np.testing.assert_allclose(
-        loss.loss(zero, u, sample_weight=w, **fixed), w * loss.loss(zero, u, **fixed)
+        loss.loss(zero, u, sample_weight=w, statistics=fixed),
+        w * loss.loss(zero, u, statistics=fixed),
     )
-    g, h = loss.gradient_hessian(zero, u, **fixed)
-    gw, hw = loss.gradient_hessian(zero, u, sample_weight=w, **fixed)
+    g, h = loss.gradient_hessian(zero, u, statistics=fixed)
+    gw, hw = loss.gradient_hessian(zero, u, sample_weight=w, statistics=fixed)
     np.testing.assert_allclose(gw, w * g)
     np.testing.assert_allclose(hw, w * h)
-    mean = loss(zero, u, sample_weight=w, **fixed)
-    assert mean == pytest.approx(np.sum(w * loss.loss(zero, u, **fixed)) / w.sum(), rel=1e-12)
+    mean = loss(zero, u, sample_weight=w, statistics=fixed)
+    expected = np.sum(w * loss.loss(zero, u, statistics=fixed)) / w.sum()
+    assert mean == pytest.approx(expected, rel=1e-12)
+
+
+@given(residual_arrays(min_size=2), asrl_losses(weights=("continuous", "stats")), st.data())
+def test_integer_weights_are_repeated_rows_in_the_statistics(u, loss, data):
+    """A weight of k is the row k times: the same statistics as the expanded sample."""
+    w = data.draw(arrays(np.int64, u.shape, elements=st.integers(0, 3)))
+    assume(w.any())
+    weighted = loss.statistics(np.zeros_like(u), u, sample_weight=w)
+    expanded = np.repeat(u, w)
+    repeated = loss.statistics(np.zeros_like(expanded), expanded)
+    np.testing.assert_allclose(weighted.deltas, repeated.deltas, rtol=1e-12)
+    if weighted.scales is not None:
+        np.testing.assert_allclose(weighted.scales, repeated.scales, rtol=1e-9)
 
 
 @given(residual_arrays(), asrl_losses())

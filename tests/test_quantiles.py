@@ -31,10 +31,38 @@ def test_unweighted_equals_numpy_bit_for_bit_float32(x, q):
     assert got == expected
 
 
-@given(arrays(np.float64, st.integers(1, 40), elements=finite64), levels, st.floats(0.01, 100))
-def test_equal_weights_are_the_unweighted_quantile(x, q, weight):
-    (got,) = weighted_quantiles(x, (q,), np.full(x.shape, weight))
+@given(arrays(np.float64, st.integers(1, 40), elements=finite64), levels)
+def test_unit_weights_are_the_unweighted_quantile(x, q):
+    (got,) = weighted_quantiles(x, (q,), np.ones(x.shape))
     assert got == np.quantile(x, q)
+
+
+@given(
+    arrays(np.float64, st.integers(1, 30), elements=finite64),
+    st.data(),
+    levels,
+)
+def test_integer_weights_are_repeated_rows(x, data, q):
+    w = data.draw(arrays(np.int64, x.shape, elements=st.integers(0, 4)))
+    if not w.any():
+        w[0] = 1
+    (got,) = weighted_quantiles(x, (q,), w)
+    assert got == np.quantile(np.repeat(x, w), q)
+
+
+@given(
+    arrays(np.float32, st.integers(1, 30), elements=finite32),
+    st.data(),
+    levels,
+)
+def test_integer_weights_are_repeated_rows_float32(x, data, q):
+    w = data.draw(arrays(np.float32, x.shape, elements=st.integers(0, 5).map(float)))
+    if not w.any():
+        w[0] = 1
+    (got,) = weighted_quantiles(x, (q,), w)
+    expected = np.quantile(np.repeat(x, w.astype(int)), q)
+    assert got.dtype == np.float32
+    assert got == expected
 
 
 def test_multidimensional_input_is_flattened():
@@ -46,18 +74,31 @@ def test_multidimensional_input_is_flattened():
 def weighted_samples(draw):
     n = draw(st.integers(2, 40))
     x = draw(arrays(np.float64, n, elements=st.floats(-1e6, 1e6)))
-    w = draw(arrays(np.float64, n, elements=st.floats(0.0, 10.0)))
+    w = draw(arrays(np.float64, n, elements=st.just(0.0) | st.floats(1e-3, 10.0)))
     if not (w > 0).any():
         w[0] = 1.0
     return x, w
 
 
-@given(weighted_samples(), levels, st.floats(1e-3, 1e3))
-def test_weighted_quantile_is_scale_invariant_in_the_weights(sample, q, factor):
+@given(weighted_samples(), levels, st.floats(-1e-7, 1e-7))
+def test_weighted_quantile_is_continuous_in_the_weights(sample, q, step):
     x, w = sample
+    keep = w > 0
+    x, w = x[keep], w[keep]
     (a,) = weighted_quantiles(x, (q,), w)
-    (b,) = weighted_quantiles(x, (q,), w * factor)
-    assert a == pytest.approx(b, rel=1e-9, abs=1e-9)
+    (b,) = weighted_quantiles(x, (q,), np.maximum(w + step, 1e-300))
+    spread = float(x.max() - x.min())
+    # A change of the weights by 1e-7 moves the quantile by at most a few 1e-7 of the
+    # range divided by the smallest gap between weighted ranks (here bounded by the
+    # smallest positive weight, 1e-3 or more by construction below).
+    assert abs(a - b) <= 1e-3 * spread + 1e-9
+
+
+def test_weights_below_one_everywhere_are_the_unweighted_quantile():
+    x = np.array([5.0, 1.0, 3.0, 2.0, 4.0])
+    for q in (0.1, 0.35, 0.5, 0.9):
+        (got,) = weighted_quantiles(x, (q,), np.full(5, 0.25))
+        assert got == pytest.approx(np.quantile(x, q), rel=1e-15)
 
 
 @given(weighted_samples(), levels, levels)
@@ -83,10 +124,14 @@ def test_weighted_median_follows_the_heavy_point():
     (light,) = weighted_quantiles(x, (0.5,), [1.0, 1.0, 1.0])
     (heavy,) = weighted_quantiles(x, (0.5,), [1.0, 1.0, 8.0])
     assert light == 10.0
-    assert heavy > light
-    # Positions: centres 0.5, 1.5, 6 over span 5.5 -> 0, 2/11, 1; q=0.5 lies on the
-    # last segment at (0.5 - 2/11) / (9/11) = 7/18 of the way from 10 to 20.
-    assert heavy == pytest.approx(10.0 + 10.0 * 7 / 18, rel=1e-14)
+    # As if 20 were there eight times: the median of 0, 10, 20 x 8 is 20.
+    assert heavy == 20.0 == np.median([0.0, 10.0] + [20.0] * 8)
+    # Fractional weights: cumulative weights 0.5, 1.5, 2; the rank axis runs to
+    # 2 - min(1, 0.5) = 1.5, so the median sits at rank 0.75. 0 owns rank 0, 10 owns
+    # rank 0.5 (its ranks start where the weight before it ends and span w - 1 >= 0),
+    # and from 0.5 to 1.5 the quantile runs to 20: a quarter of the way at 0.75.
+    (half,) = weighted_quantiles(x, (0.5,), [0.5, 1.0, 0.5])
+    assert half == pytest.approx(12.5, rel=1e-15)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -106,8 +151,8 @@ def test_subsampled_thresholds_are_within_the_stated_bound():
     rng = np.random.default_rng(5)
     u = rng.standard_t(3, 400_000)
     zero = np.zeros_like(u)
-    exact = ASRL().thresholds(zero, u)
-    sampled = ASRL(threshold_sample=65536).thresholds(zero, u)
+    exact = ASRL(threshold_sample=None).statistics(zero, u).deltas
+    sampled = ASRL(threshold_sample=65536).statistics(zero, u).deltas
     assert sampled != exact  # the subsample is really used
     eps = np.sqrt(np.log(2 / 1e-6) / (2 * 65536))
     a = np.abs(u)
@@ -115,6 +160,5 @@ def test_subsampled_thresholds_are_within_the_stated_bound():
         level = np.mean(a <= d)  # the exact quantile level of the sampled threshold
         assert abs(level - q) <= eps
     # Below the sample size the thresholds are exact.
-    assert ASRL(threshold_sample=65536).thresholds(zero[:1000], u[:1000]) == ASRL().thresholds(
-        zero[:1000], u[:1000]
-    )
+    small = (zero[:1000], u[:1000])
+    assert ASRL().statistics(*small) == ASRL(threshold_sample=None).statistics(*small)

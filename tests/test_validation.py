@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from asrl import ASRL, LOSSES, get_loss
+from asrl import ASRL, LOSSES, ASRLStatistics, DeltaStatistics, get_loss
 
 
 def all_losses():
@@ -56,7 +56,7 @@ def test_parameters_are_keyword_only_and_round_trip():
         ASRL(0.5, 0.9)  # type: ignore[misc]
     loss = ASRL(q_low=0.3, thresholds="scale", c2=5.0)
     assert ASRL(**loss.get_params()) == loss
-    assert loss.threshold_rule == "scale"
+    assert loss.thresholds == loss.params.thresholds == "scale"
     assert eval(repr(loss), {"ASRL": ASRL}) == loss
 
 
@@ -122,14 +122,21 @@ def test_bad_sample_weight_is_an_error(loss, weight, message):
         loss.gradient_hessian(np.zeros(5), np.arange(5.0), sample_weight=weight)
 
 
-def test_bad_deltas_are_errors():
-    loss = ASRL()
+def test_bad_statistics_are_errors():
     with pytest.raises(ValueError, match=re.escape("delta1 <= delta2; got (2.0, 1.0)")):
-        loss.loss(np.zeros(2), np.ones(2), deltas=(2.0, 1.0))
-    with pytest.raises(ValueError, match=re.escape("deltas[0] must be in (0, inf); got 0.0")):
-        loss.loss(np.zeros(2), np.ones(2), deltas=(0.0, 1.0))
+        ASRLStatistics((2.0, 1.0))
+    with pytest.raises(
+        ValueError, match=re.escape("deltas[0] must be positive and finite; got 0.0")
+    ):
+        ASRLStatistics((0.0, 1.0))
+    with pytest.raises(
+        ValueError, match=re.escape("scales[2] must be positive and finite; got nan")
+    ):
+        ASRLStatistics((1.0, 2.0), (1.0, 1.0, float("nan")))
     with pytest.raises(TypeError, match="deltas must be a pair"):
-        loss.loss(np.zeros(2), np.ones(2), deltas=1.0)  # type: ignore[arg-type]
+        ASRLStatistics(1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="delta must be positive and finite; got -1"):
+        DeltaStatistics(-1)
 
 
 def test_complex_and_object_input_are_type_errors():
@@ -199,14 +206,14 @@ def test_degenerate_values_are_the_expected_ones():
     assert (g == 0).all()
     assert (h == 1).all()
     rho, g, h = finite_everything(loss, np.zeros(1), np.array([3.0]))
-    assert loss.deltas_ == (3.0, 3.0)
+    assert loss.statistics(np.zeros(1), np.array([3.0])).deltas == (3.0, 3.0)
     assert rho.tolist() == [4.5]
     assert g.tolist() == [3.0]
     assert h.tolist() == [1.0]
     # delta1 == delta2: no medium region; psi jumps straight to d1 d2 / u, continuously.
     loss = ASRL(q_high=0.8)
     rho, g, h = finite_everything(loss, np.zeros(7), DEGENERATE["delta1 == delta2"])
-    assert loss.deltas_ == (1.0, 1.0)
+    assert loss.statistics(np.zeros(7), DEGENERATE["delta1 == delta2"]).deltas == (1.0, 1.0)
     assert g[-1] == pytest.approx(1 / 9)
     assert h[-1] == pytest.approx(1 / 81)
 
@@ -222,7 +229,7 @@ def test_huge_magnitudes_give_finite_gradient_and_curvature():
     assert np.isfinite(g).all()
     assert np.isfinite(h).all()
     assert (h > 0).all()
-    assert np.abs(g).max() <= loss.deltas_[0]
+    assert np.abs(g).max() <= loss.statistics(np.zeros(5), u).deltas[0]
 
 
 def test_float32_huge_magnitudes():
@@ -234,17 +241,15 @@ def test_float32_huge_magnitudes():
         assert rho.dtype == g.dtype == h.dtype == np.float32
 
 
-def test_unknown_fixed_statistic_is_a_type_error_naming_the_allowed_ones():
-    with pytest.raises(TypeError, match=r"unexpected keyword argument.*thresholds.*deltas, scales"):
-        ASRL().loss(np.zeros(2), np.ones(2), thresholds=(1.0, 2.0))
-    with pytest.raises(TypeError, match="can hold fixed: none"):
-        get_loss("mse").gradient(np.zeros(2), np.ones(2), delta=1.0)
+def test_old_fixed_statistic_keywords_are_type_errors():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'deltas'"):
+        ASRL().loss(np.zeros(2), np.ones(2), deltas=(1.0, 2.0))  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("name", ["huber-adaptive", "pseudo-huber-auto"])
 def test_adaptive_baselines_accept_a_fixed_delta(name):
     u = np.array([0.5, -3.0, 10.0])
     loss = get_loss(name)
-    fixed = loss.gradient(np.zeros(3), u, delta=1.0)
+    fixed = loss.gradient(np.zeros(3), u, statistics=DeltaStatistics(1.0))
     plain = get_loss("huber" if name == "huber-adaptive" else "pseudo-huber", delta=1.0)
     np.testing.assert_array_equal(fixed, plain.gradient(np.zeros(3), u))

@@ -37,7 +37,8 @@ def test_xgb_train_objective_reads_labels_once_and_counts_rounds():
     xgb.train(params, dtrain, num_boost_round=4, obj=obj)
     assert obj.state is state  # same DMatrix: labels were not read again
     assert state.n_calls == 13
-    assert len(state.deltas_history) == 13
+    assert len(state.history) == 13
+    assert all(0 < s.deltas[0] <= s.deltas[1] for s in state.history)
 
 
 def test_q_low_to_one_reaches_the_native_squared_error():
@@ -91,11 +92,6 @@ XGBOOST_EXPECTED_FAILURES: dict[str, str] = {
     "check_regressor_multioutput": "XGBoost predicts float32, the check wants float64",
     "check_estimator_sparse_array": "XGBoost warns when it converts DOK/LIL sparse input",
     "check_estimator_sparse_matrix": "XGBoost warns when it converts DOK/LIL sparse input",
-    # Ours, by design: sample weights are relative importances, invariant to scaling,
-    # and the weighted type-7 quantile (thresholds, median start) that is continuous
-    # in the weights cannot equal the quantile of repeated rows (docs/maths.md, 1).
-    "check_sample_weight_equivalence_on_dense_data": "weights are not frequencies",
-    "check_sample_weight_equivalence_on_sparse_data": "weights are not frequencies",
 }
 
 

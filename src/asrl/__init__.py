@@ -5,6 +5,7 @@ scikit-learn, PyTorch, JAX, Dask) live in submodules named after each framework 
 import it on first use.
 """
 
+from .core.rules import THRESHOLD_RULES, ASRLStatistics, DeltaStatistics
 from .losses import (
     ASRL,
     LOSSES,
@@ -17,19 +18,25 @@ from .losses import (
     SquaredError,
     get_loss,
 )
+from .params import ASRLParams, parse_params
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ASRL",
     "LOSSES",
+    "THRESHOLD_RULES",
+    "ASRLParams",
+    "ASRLStatistics",
     "AbsoluteError",
     "AdaptiveHuber",
     "AutoPseudoHuber",
     "BaseLoss",
+    "DeltaStatistics",
     "Huber",
     "PseudoHuber",
     "SquaredError",
     "__version__",
     "get_loss",
+    "parse_params",
 ]

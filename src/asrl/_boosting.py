@@ -1,101 +1,61 @@
-"""What the XGBoost, LightGBM and CatBoost adapters share.
+"""What the XGBoost, LightGBM, CatBoost and Dask adapters share: the round and the estimator.
 
-A :class:`BoostingObjective` is made once per ``fit``: it validates and caches the
-labels and weights, allocates its work arrays once, and on every boosting round turns
-the current predictions into gradients and curvatures. For ASRL's default form
-(continuous weights, IRLS curvature) a round costs one subtraction, one absolute value,
-the thresholds (exact, or from a fixed subsample for large n) and one fused pass, with
-no allocation; every other loss goes through its ``gradient_hessian``.
+A :class:`BoostingRound` is made once per ``fit``: it validates and caches the labels
+and weights, allocates its work arrays once, and on every boosting round turns the
+current predictions into gradients and hessians: one subtraction, a finiteness check,
+the residual statistics (locally, or across workers for Dask), the loss's fused
+``residual_gradient_hessian`` into the round's own buffers, and the weights. The
+statistics of every round are kept in ``history``.
+
+:class:`BoostingEstimator` is the scaffolding of every boosting estimator: the loss
+parameters (declared once, from :class:`asrl.params.ASRLParams`), the loss they
+describe, the check that the user did not set the library's own objective, and the
+fitted attributes.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import core
 from ._validation import check_sample_weight, check_target
+from .core.rules import as_floats
 from .losses import ASRL, BaseLoss, get_loss
+from .params import ASRLParams, record_fields
 
 __all__ = [
-    "LOSS_PARAM_DEFAULTS",
-    "BoostingObjective",
-    "LossParamsMixin",
+    "ASRL_DEFAULTS",
+    "LOSS_PARAMS",
+    "LOSS_PARAMS_DOC",
+    "BoostingEstimator",
+    "BoostingRound",
     "check_labels",
     "make_loss",
+    "swapped",
 ]
 
 Array = NDArray[np.floating[Any]]
 
-#: The loss parameters every boosting estimator takes, with their defaults. The
-#: estimators spell them out in ``__init__`` (scikit-learn reads the signature).
-LOSS_PARAM_DEFAULTS: dict[str, Any] = {
-    "loss": "asrl",
-    "q_low": 0.5,
-    "q_high": 0.9,
-    "thresholds": "quantile",
-    "c1": 1.345,
-    "c2": 3.0,
-    "weights": "continuous",
-    "hessian": "irls",
-    "min_hessian": 1e-6,
-    "threshold_sample": 65536,
-    "loss_params": None,
-}
-_ASRL_ONLY = [k for k in LOSS_PARAM_DEFAULTS if k not in ("loss", "loss_params")]
+#: ASRL's parameters with their defaults, read from the one record.
+ASRL_DEFAULTS: dict[str, Any] = record_fields(ASRLParams)
+#: Every loss parameter a boosting estimator takes, with its default.
+LOSS_PARAMS: dict[str, Any] = {"loss": "asrl", **ASRL_DEFAULTS, "loss_params": None}
 
 LOSS_PARAMS_DOC = """
     loss : str, default "asrl"
         A name from :data:`asrl.LOSSES`: ``"asrl"`` or a baseline (``"huber"``,
         ``"huber-adaptive"``, ``"pseudo-huber-auto"``, ...).
-    q_low, q_high, thresholds, c1, c2, weights, hessian, min_hessian
-        ASRL's parameters (see :class:`asrl.ASRL`); only with ``loss="asrl"``.
-    threshold_sample : int or None, default 65536
-        Above this many rows, ASRL's thresholds come from a fixed subsample of this
-        size (quantile levels within 0.0105 with probability 1 - 1e-6); exact below.
+    q_low, q_high, thresholds, c1, c2, weights, hessian, min_hessian, threshold_sample
+        ASRL's parameters, with the defaults of :class:`asrl.params.ASRLParams`;
+        only with ``loss="asrl"``.
     loss_params : dict or None
         Parameters of a baseline loss, e.g. ``{"delta": 2.0}`` for ``"huber"``.
 """
-
-
-class LossParamsMixin:
-    """The loss parameters of the boosting estimators, declared once.
-
-    scikit-learn reads an estimator's parameters from its ``__init__`` signature; the
-    estimators inherit this one (put the mixin first among the bases), which names the
-    loss parameters explicitly and hands everything else to the library's regressor.
-    """
-
-    def __init__(
-        self,
-        *,
-        loss: str = "asrl",
-        q_low: float = 0.5,
-        q_high: float = 0.9,
-        thresholds: str = "quantile",
-        c1: float = 1.345,
-        c2: float = 3.0,
-        weights: str = "continuous",
-        hessian: str = "irls",
-        min_hessian: float = 1e-6,
-        threshold_sample: int | None = 65536,
-        loss_params: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.loss = loss
-        self.q_low = q_low
-        self.q_high = q_high
-        self.thresholds = thresholds
-        self.c1 = c1
-        self.c2 = c2
-        self.weights = weights
-        self.hessian = hessian
-        self.min_hessian = min_hessian
-        self.threshold_sample = threshold_sample
-        self.loss_params = loss_params
 
 
 def make_loss(params: dict[str, Any]) -> BaseLoss:
@@ -111,8 +71,8 @@ def make_loss(params: dict[str, Any]) -> BaseLoss:
                 "loss_params is for baseline losses; give ASRL's parameters directly "
                 "(q_low=..., thresholds=...)."
             )
-        return ASRL(**{k: params[k] for k in _ASRL_ONLY})
-    changed = [k for k in _ASRL_ONLY if params[k] != LOSS_PARAM_DEFAULTS[k]]
+        return ASRL(**{k: params[k] for k in ASRL_DEFAULTS})
+    changed = [k for k, default in ASRL_DEFAULTS.items() if params[k] != default]
     if changed:
         verb = "is an ASRL parameter" if len(changed) == 1 else "are ASRL parameters"
         raise ValueError(
@@ -122,37 +82,45 @@ def make_loss(params: dict[str, Any]) -> BaseLoss:
     return get_loss(name, **(params.get("loss_params") or {}))
 
 
-class BoostingObjective:
-    """Gradients and curvatures for one training set, round after round.
+Statistician = Callable[[Array, "Array | None", Array], Any]
+
+
+class BoostingRound:
+    """Gradients and hessians for one training set, round after round.
 
     Parameters
     ----------
     loss : BaseLoss
-        The loss; an :class:`asrl.ASRL` keeps the thresholds of the last round in
-        ``deltas_``.
+        The loss.
     y : array_like of shape (n,)
         Training labels; validated (finite, non-empty) and cached once.
     sample_weight : array_like of shape (n,), optional
         Validated and cached once.
     dtype : numpy dtype, default float32
         The dtype of the gradients handed to the booster.
+    statistics : callable, optional
+        ``statistics(u, w, scratch)`` returns the statistics of this round's
+        residuals ``u``; by default ``loss.residual_statistics`` (exact, or from a
+        fixed subsample for large n). The Dask adapter passes one that reduces over
+        all workers.
 
     Attributes
     ----------
     n_calls : int
         How many rounds asked for gradients (tests use it to prove the hook runs).
-    deltas_history : list of tuple
-        ASRL's thresholds at each round.
+    history : list
+        The loss's statistics at each round (as Python floats), for losses that
+        have statistics.
 
     Examples
     --------
     >>> import numpy as np
     >>> from asrl import ASRL
-    >>> objective = BoostingObjective(ASRL(), np.array([0.0, 1.0, 2.0, 10.0]))
-    >>> objective.start()
+    >>> round_ = BoostingRound(ASRL(), np.array([0.0, 1.0, 2.0, 10.0]))
+    >>> round_.start()
     1.5
-    >>> g, h = objective(np.full(4, 1.5, dtype=np.float32))
-    >>> [round(float(v), 4) for v in g], objective.n_calls
+    >>> g, h = round_(np.full(4, 1.5, dtype=np.float32))
+    >>> [round(float(v), 4) for v in g], round_.n_calls
     ([1.0, 0.5, -0.5, -0.7529], 1)
     """
 
@@ -163,6 +131,7 @@ class BoostingObjective:
         sample_weight: ArrayLike | None = None,
         *,
         dtype: Any = np.float32,
+        statistics: Statistician | None = None,
     ) -> None:
         labels = check_target("y", np.asarray(y).reshape(-1))
         self.loss = loss
@@ -174,32 +143,29 @@ class BoostingObjective:
             self.dtype,
         )
         self.w = None if weight is None else np.ascontiguousarray(weight)
+        self.statistics = statistics or self._local_statistics
         self.n_calls = 0
-        self.deltas_history: list[tuple[float, float]] = []
-        self._fast = (
-            isinstance(loss, ASRL) and loss.weights == "continuous" and loss.hessian == "irls"
-        )
+        self.history: list[Any] = []
         self._work: tuple[Array, Array, Array, Array] | None = None
+
+    def _local_statistics(self, u: Array, w: Array | None, scratch: Array) -> Any:
+        return self.loss.residual_statistics(u, w, scratch=scratch)
 
     def start(self) -> float:
         """The robust first prediction: the loss's best constant (weighted median)."""
         return self.loss.best_constant(self.y, sample_weight=self.w)
 
     def __call__(self, y_pred: ArrayLike) -> tuple[Array, Array]:
-        """Gradient and curvature at the current predictions, weights applied."""
+        """Gradient and hessian at the current predictions, weights applied."""
         pred = np.asarray(y_pred).reshape(-1)
         if pred.shape != self.y.shape:
             raise ValueError(
                 f"the booster passed {pred.shape[0]} predictions for {self.y.shape[0]} labels."
             )
         self.n_calls += 1
-        if not self._fast:
-            g, h = self.loss.gradient_hessian(self.y, pred, sample_weight=self.w)
-            self._record()
-            return g.astype(self.dtype, copy=False), h.astype(self.dtype, copy=False)
         if self._work is None:
             self._work = tuple(np.empty_like(self.y) for _ in range(4))  # type: ignore[assignment]
-        u, abs_u, g, h = self._work  # type: ignore[misc]
+        u, scratch, g, h = self._work  # type: ignore[misc]
         np.subtract(pred, self.y, out=u, casting="same_kind")
         with np.errstate(over="ignore", invalid="ignore"):
             total = np.add.reduce(u)
@@ -209,22 +175,15 @@ class BoostingObjective:
                 f"the booster's predictions became non-finite for {bad} rows at round "
                 f"{self.n_calls}; training diverged."
             )
-        np.abs(u, out=abs_u)
-        loss = cast(ASRL, self.loss)  # self._fast implies ASRL
         with np.errstate(over="ignore", under="ignore"):
-            d1, d2 = loss._deltas(u, abs_u, self.w)
-            loss.deltas_ = (float(d1), float(d2))
-            core.continuous_psi_irls(u, abs_u, d1, d2, out=(g, h))
+            statistics = self.statistics(u, self.w, scratch)
+            g, h = self.loss.residual_gradient_hessian(u, statistics, gradient_out=g, hessian_out=h)
         if self.w is not None:
             np.multiply(g, self.w, out=g)
             np.multiply(h, self.w, out=h)
-        self._record()
+        if statistics is not None:
+            self.history.append(as_floats(statistics))
         return g, h
-
-    def _record(self) -> None:
-        deltas = getattr(self.loss, "deltas_", None)
-        if deltas is not None:
-            self.deltas_history.append(deltas)
 
     def release(self) -> None:
         """Free the cached labels and work arrays (call at the end of ``fit``)."""
@@ -236,16 +195,97 @@ class BoostingObjective:
 def check_labels(estimator: Any, y: Any) -> NDArray[Any]:
     """Our checks of numeric ``y`` (non-finite values: how many, where), then
     scikit-learn's (None, complex, strings, 2-d) with its usual messages."""
-    from sklearn.utils.validation import _check_y
+    from sklearn.utils.validation import column_or_1d
 
-    if y is not None:
-        array = np.asarray(y)
-        if array.dtype.kind in "biuf":
-            check_target("y", array.reshape(-1))
-    labels: NDArray[Any] = _check_y(y, y_numeric=True, estimator=estimator)
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y is None."
+        )
+    array = np.asarray(y)
+    if array.dtype.kind in "biuf":
+        check_target("y", array.reshape(-1))
+    elif array.dtype.kind in "c":
+        raise ValueError("Complex data not supported")
+    else:
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"y must be numeric; got dtype {array.dtype} (convert the target to numbers)."
+            ) from None
+        check_target("y", array.reshape(-1))
+    labels: NDArray[Any] = column_or_1d(array, warn=True)
     return labels
 
 
-def loss_params_of(estimator: Any) -> dict[str, Any]:
-    """The loss parameters of an estimator, read from its attributes."""
-    return {name: getattr(estimator, name) for name in LOSS_PARAM_DEFAULTS}
+@contextlib.contextmanager
+def swapped(target: Any, **values: Any) -> Iterator[None]:
+    """Set attributes of ``target`` for the duration of a block, then restore them.
+
+    The estimators hand the library's ``fit`` their own objective and start this
+    way, so that ``fit`` leaves the parameters as the user set them.
+    """
+    saved = {name: getattr(target, name) for name in values}
+    for name, value in values.items():
+        setattr(target, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(target, name, value)
+
+
+class BoostingEstimator:
+    """The loss parameters and fitted attributes every boosting estimator shares.
+
+    scikit-learn reads an estimator's parameters from its ``__init__`` signature; the
+    estimators inherit this one (put it first among the bases), whose signature names
+    the loss parameters of :data:`LOSS_PARAMS` and hands every other keyword to the
+    library's regressor.
+
+    Fitted attributes (set by :meth:`_finish_fit`): ``start_`` (the first
+    prediction), ``statistics_`` (the loss statistics of the last round, e.g.
+    ``model.statistics_.deltas``, None for losses without), ``statistics_history_``
+    (those of every round) and ``n_objective_calls_``.
+    """
+
+    #: The library's parameter that holds the objective, and the values it may have.
+    _objective_parameter = "objective"
+    _objective_defaults: tuple[Any, ...] = (None, "reg:squarederror")
+
+    def __init__(self, **kwargs: Any) -> None:
+        ours = {name: kwargs.pop(name, default) for name, default in LOSS_PARAMS.items()}
+        super().__init__(**kwargs)
+        for name, value in ours.items():
+            setattr(self, name, value)
+
+    def _loss_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in LOSS_PARAMS}
+
+    def _make_loss(self, objective: Any) -> BaseLoss:
+        """Check that the library's objective is unset; the loss the parameters describe."""
+        if objective not in self._objective_defaults:
+            name = self._objective_parameter
+            raise ValueError(
+                f"{type(self).__name__} supplies its own {name}; got {name}={objective!r}. "
+                "Choose the loss with loss=... instead."
+            )
+        return make_loss(self._loss_params())
+
+    def _finish_fit(self, start: float, n_calls: int, history: list[Any]) -> None:
+        self.start_ = float(start)
+        self.statistics_history_ = history
+        self.statistics_ = history[-1] if history else None
+        self.n_objective_calls_ = n_calls
+
+
+def _signature() -> inspect.Signature:
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    parameters += [inspect.Parameter(n, keyword, default=d) for n, d in LOSS_PARAMS.items()]
+    parameters.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
+    return inspect.Signature(parameters)
+
+
+# What scikit-learn, help() and IDEs read: the loss parameters, then the library's.
+BoostingEstimator.__init__.__signature__ = _signature()  # type: ignore[attr-defined]

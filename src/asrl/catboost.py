@@ -15,20 +15,25 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import catboost as cb
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._boosting import (
-    LOSS_PARAM_DEFAULTS,
+    LOSS_PARAMS,
     LOSS_PARAMS_DOC,
-    BoostingObjective,
-    LossParamsMixin,
+    BoostingEstimator,
+    BoostingRound,
     check_labels,
-    loss_params_of,
-    make_loss,
+    swapped,
 )
+from ._optional import missing
+from .core.rules import as_floats
 from .losses import BaseLoss, get_loss
+
+try:
+    import catboost as cb
+except ModuleNotFoundError as error:
+    raise missing("CatBoost", "catboost") from error
 
 __all__ = ["ASRLCatBoostRegressor", "CatBoostMetric", "CatBoostObjective"]
 
@@ -52,10 +57,10 @@ class CatBoostObjective:
     ----------
     n_calls : int
         Calls of ``calc_ders_range`` (chunks).
-    n_updates : int
-        Times the statistics were recomputed from a full pass.
-    fixed : dict
-        The statistics in use, as keywords of the loss's methods.
+    statistics : statistics value or None
+        The loss statistics in use (those of the last full pass).
+    history : list
+        The statistics of every pass, the first one's included.
     """
 
     no_jit = True  # CatBoost would try to compile this class with numba and warn
@@ -73,33 +78,44 @@ class CatBoostObjective:
         *,
         start: float,
     ) -> None:
-        state = BoostingObjective(loss, y, sample_weight, dtype=np.float64)
+        state = BoostingRound(loss, y, sample_weight, dtype=np.float64)
         self.loss = loss
         self.n = state.y.size
-        self.fixed = loss.statistics(state.y, np.full(self.n, start), sample_weight=state.w)
-        self._residuals = np.empty(self.n)
-        self._weights = None if state.w is None else np.empty(self.n)
+        self.history: list[Any] = []
+        self._residuals = np.full(self.n, start) - state.y
+        self._weights = None if state.w is None else state.w.copy()
+        self.statistics = self._update()
         self._filled = 0
         self._lock = threading.Lock()
         self.n_calls = 0
-        self.n_updates = 0
+
+    def _update(self) -> Any:
+        """The statistics of the residuals of the last full pass."""
+        statistics = self.loss.residual_statistics(self._residuals, self._weights)
+        if statistics is not None:
+            statistics = as_floats(statistics)
+            self.history.append(statistics)
+        return statistics
 
     def calc_ders_range(
         self, approxes: Any, targets: Any, weights: Any
     ) -> list[tuple[float, float]]:
         """CatBoost's hook: derivatives of the *negative* loss (CatBoost maximises)."""
-        approx = np.asarray(approxes, dtype=np.float64)
-        target = np.asarray(targets, dtype=np.float64)
+        u = np.asarray(approxes, dtype=np.float64) - np.asarray(targets, dtype=np.float64)
         weight = None if weights is None else np.asarray(weights, dtype=np.float64)
         with self._lock:
-            fixed = self.fixed
+            statistics = self.statistics
             self.n_calls += 1
-            self._remember(approx - target, weight)
-        g, h = self.loss.gradient_hessian(target, approx, sample_weight=weight, **fixed)
+            self._remember(u, weight)
+        with np.errstate(over="ignore", under="ignore"):
+            g, h = self.loss.residual_gradient_hessian(u, statistics)
+        if weight is not None:
+            g, h = g * weight, h * weight
         return list(zip((-g).tolist(), (-h).tolist(), strict=True))
 
     def _remember(self, residual: Array, weight: Array | None) -> None:
         """Keep residuals; after a full pass, recompute the statistics from them."""
+        residual = residual.copy()  # the kernel above overwrites its input
         while residual.size:
             take = min(residual.size, self.n - self._filled)
             self._residuals[self._filled : self._filled + take] = residual[:take]
@@ -109,11 +125,8 @@ class CatBoostObjective:
             residual = residual[take:]
             self._filled += take
             if self._filled == self.n:
-                self.fixed = self.loss.statistics(
-                    np.zeros(self.n), self._residuals, sample_weight=self._weights
-                )
+                self.statistics = self._update()
                 self._filled = 0
-                self.n_updates += 1
 
 
 class CatBoostMetric:
@@ -141,8 +154,10 @@ class CatBoostMetric:
         return error / weight
 
 
-class ASRLCatBoostRegressor(LossParamsMixin, cb.CatBoostRegressor):  # type: ignore[misc]
+class ASRLCatBoostRegressor(BoostingEstimator, cb.CatBoostRegressor):  # type: ignore[misc]
     _init_params: dict[str, Any]  # CatBoost's parameter store
+    _objective_parameter = "loss_function"
+    _objective_defaults = (None, "RMSE")
     __doc__ = (
         """CatBoost regressor trained with ASRL (or another loss of :data:`asrl.LOSSES`).
 
@@ -161,8 +176,9 @@ class ASRLCatBoostRegressor(LossParamsMixin, cb.CatBoostRegressor):  # type: ign
     ----------
     start_ : float
         The first prediction (weighted median of ``y``), stored as the model's bias.
-    fixed_ : dict
-        The loss statistics of the last pass (ASRL: ``{"deltas": (d1, d2)}``).
+    statistics_, statistics_history_
+        The loss statistics of the last pass and of every pass (ASRL's
+        thresholds: ``statistics_.deltas``).
     n_objective_calls_ : int
         Chunks for which CatBoost asked for derivatives.
 
@@ -185,7 +201,7 @@ class ASRLCatBoostRegressor(LossParamsMixin, cb.CatBoostRegressor):  # type: ign
         state["__asrl__"] = {
             name: value
             for name, value in self.__dict__.items()
-            if name in LOSS_PARAM_DEFAULTS or (name.endswith("_") and not name.startswith("_"))
+            if name in LOSS_PARAMS or (name.endswith("_") and not name.startswith("_"))
         }
         return state
 
@@ -198,11 +214,11 @@ class ASRLCatBoostRegressor(LossParamsMixin, cb.CatBoostRegressor):  # type: ign
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """CatBoost's parameters and this class's loss parameters."""
         params: dict[str, Any] = super().get_params()
-        return {**{name: getattr(self, name) for name in LOSS_PARAM_DEFAULTS}, **params}
+        return {**self._loss_params(), **params}
 
     def set_params(self, **params: Any) -> ASRLCatBoostRegressor:
         """Set loss parameters and CatBoost parameters."""
-        for name in [name for name in params if name in LOSS_PARAM_DEFAULTS]:
+        for name in [name for name in params if name in LOSS_PARAMS]:
             setattr(self, name, params.pop(name))
         super().set_params(**params)
         return self
@@ -222,25 +238,17 @@ class ASRLCatBoostRegressor(LossParamsMixin, cb.CatBoostRegressor):  # type: ign
         pair ``(X, y)``, a list of such pairs, or Pools (their baseline is set to the
         start). Labels and weights are validated before training.
         """
-        if self._init_params.get("loss_function") not in (None, "RMSE"):
-            raise ValueError(
-                "ASRLCatBoostRegressor supplies its own loss_function; got "
-                f"loss_function={self._init_params['loss_function']!r}. Choose the loss "
-                "with loss=... instead."
-            )
+        loss = self._make_loss(self._init_params.get("loss_function"))
         if isinstance(X, cb.Pool):
             raise TypeError("ASRLCatBoostRegressor.fit takes X and y, not a Pool.")
         y = check_labels(self, y)
-        loss = make_loss(loss_params_of(self))
-        start = BoostingObjective(loss, y, sample_weight).start()
+        start = BoostingRound(loss, y, sample_weight).start()
         objective = CatBoostObjective(loss, y, sample_weight, start=start)
-        saved = dict(self._init_params)
-        self._init_params["loss_function"] = objective
-        if self._init_params.get("eval_metric") is None:
+        params = {**self._init_params, "loss_function": objective}
+        if params.get("eval_metric") is None:
             # CatBoost names a Python metric after its class: name it after the loss.
-            named = type(loss.name, (CatBoostMetric,), {})
-            self._init_params["eval_metric"] = named(loss)
-        try:
+            params["eval_metric"] = type(loss.name, (CatBoostMetric,), {})(loss)
+        with swapped(self, _init_params=params):
             super().fit(
                 X,
                 y,
@@ -249,13 +257,9 @@ class ASRLCatBoostRegressor(LossParamsMixin, cb.CatBoostRegressor):  # type: ign
                 eval_set=self._eval_pools(eval_set, start),
                 **fit_params,
             )
-        finally:
-            self._init_params = saved
         scale, bias = self.get_scale_and_bias()
         self.set_scale_and_bias(scale, bias + start)
-        self.start_ = float(start)
-        self.fixed_ = objective.fixed
-        self.n_objective_calls_ = objective.n_calls
+        self._finish_fit(start, objective.n_calls, objective.history)
         return self
 
     def _eval_pools(self, eval_set: Any, start: float) -> Any:

@@ -12,20 +12,24 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._boosting import (
-    LOSS_PARAM_DEFAULTS,
+    LOSS_PARAMS,
     LOSS_PARAMS_DOC,
-    BoostingObjective,
-    LossParamsMixin,
+    BoostingEstimator,
+    BoostingRound,
     check_labels,
-    loss_params_of,
-    make_loss,
+    swapped,
 )
+from ._optional import missing
 from .losses import BaseLoss, get_loss
+
+try:
+    import lightgbm as lgb
+except ModuleNotFoundError as error:
+    raise missing("LightGBM", "lightgbm") from error
 
 __all__ = ["ASRLLGBMRegressor", "eval_metric"]
 
@@ -47,7 +51,7 @@ def eval_metric(loss: str | BaseLoss = "asrl", **params: Any) -> Any:
     return metric
 
 
-class ASRLLGBMRegressor(LossParamsMixin, lgb.LGBMRegressor):
+class ASRLLGBMRegressor(BoostingEstimator, lgb.LGBMRegressor):
     __doc__ = (
         """LightGBM regressor trained with ASRL (or another loss of :data:`asrl.LOSSES`).
 
@@ -64,8 +68,9 @@ class ASRLLGBMRegressor(LossParamsMixin, lgb.LGBMRegressor):
     start_ : float
         The first prediction (weighted median of ``y``, or ``init_score`` if given as
         a scalar), folded into the first tree after training.
-    deltas_ : tuple of float or None
-        ASRL's thresholds at the last round.
+    statistics_, statistics_history_
+        The loss statistics of the last round and of every round (ASRL's
+        thresholds: ``statistics_.deltas``).
     n_objective_calls_ : int
         Rounds in which the objective was called.
 
@@ -81,6 +86,8 @@ class ASRLLGBMRegressor(LossParamsMixin, lgb.LGBMRegressor):
     """
     )
 
+    _objective_defaults = (None,)
+
     # LightGBM builds its booster parameters from get_params(), and reads ``loss`` as
     # an alias of ``objective``: our loss parameters are hidden while it does so.
     _hide_loss_params = False
@@ -89,7 +96,7 @@ class ASRLLGBMRegressor(LossParamsMixin, lgb.LGBMRegressor):
         """The estimator's parameters, as scikit-learn expects."""
         params: dict[str, Any] = super().get_params(deep)
         if self._hide_loss_params:
-            for name in LOSS_PARAM_DEFAULTS:
+            for name in LOSS_PARAMS:
                 params.pop(name, None)
         return params
 
@@ -121,19 +128,14 @@ class ASRLLGBMRegressor(LossParamsMixin, lgb.LGBMRegressor):
         be a scalar start (per-row scores cannot be folded into the model). Labels
         and weights are validated before training.
         """
-        if self.objective is not None:
-            raise ValueError(
-                f"ASRLLGBMRegressor supplies its own objective; got objective="
-                f"{self.objective!r}. Choose the loss with loss=... instead."
-            )
+        loss = self._make_loss(self.objective)
         if init_score is not None and np.ndim(init_score) != 0:
             raise ValueError(
                 "init_score must be a scalar start for ASRLLGBMRegressor; the model "
                 "must predict without it."
             )
-        loss = make_loss(loss_params_of(self))
         y = check_labels(self, y)
-        state = BoostingObjective(loss, y, sample_weight, dtype=np.float64)
+        state = BoostingRound(loss, y, sample_weight, dtype=np.float64)
         start = state.start() if init_score is None else float(init_score)
 
         def train_objective(
@@ -152,31 +154,25 @@ class ASRLLGBMRegressor(LossParamsMixin, lgb.LGBMRegressor):
         elif eval_sets:
             fit_params["eval_set"] = eval_sets
         metrics = eval_metric if eval_metric is not None else globals()["eval_metric"](loss)
-        saved = (self._objective, dict(self._other_params))
-        self._objective = train_objective  # type: ignore[assignment]
-        if "metric" not in self._other_params:
-            self._other_params["metric"] = "None"  # report our metric, not l2
+        # Report our metric, not l2.
+        other = {"metric": "None", **self._other_params}
         try:
-            super().fit(
-                X,
-                y,
-                sample_weight=sample_weight,
-                init_score=np.full(len(state.y), start),
-                eval_init_score=[np.full(len(ys), start) for _, ys in eval_sets] or None,
-                eval_metric=metrics,
-                **fit_params,
-            )
+            with swapped(self, _objective=train_objective, _other_params=other):
+                super().fit(
+                    X,
+                    y,
+                    sample_weight=sample_weight,
+                    init_score=np.full(len(state.y), start),
+                    eval_init_score=[np.full(len(ys), start) for _, ys in eval_sets] or None,
+                    eval_metric=metrics,
+                    **fit_params,
+                )
         except lgb.basic.LightGBMError as error:
             if "num_features()) > (0)" not in str(error):
                 raise
-            self._objective, self._other_params = saved
             self._fit_constant(X, y, sample_weight, start)
-        finally:
-            self._objective, self._other_params = saved
         self._fold_start_into_first_tree(start)
-        self.start_ = float(start)
-        self.deltas_ = getattr(loss, "deltas_", None)
-        self.n_objective_calls_ = state.n_calls
+        self._finish_fit(start, state.n_calls, state.history)
         state.release()
         return self
 
@@ -187,7 +183,7 @@ class ASRLLGBMRegressor(LossParamsMixin, lgb.LGBMRegressor):
         objectives train single-leaf trees. We train one such tree and zero its leaf;
         the start is then folded in as usual, so the model predicts the start.
         """
-        params = {k: v for k, v in self.get_params().items() if k not in LOSS_PARAM_DEFAULTS}
+        params = {k: v for k, v in self.get_params().items() if k not in LOSS_PARAMS}
         params["n_estimators"] = 1
         constant = lgb.LGBMRegressor(**params).fit(X, y, sample_weight=sample_weight)
         constant.booster_.set_leaf_output(0, 0, 0.0)

@@ -22,6 +22,7 @@ It imports scikit-learn, so it is not imported by ``import asrl``.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import warnings
 from typing import Any
@@ -31,10 +32,11 @@ import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_interval
+from ._validation import check_interval, check_sample_weight
 from .losses import ASRL, BaseLoss, get_loss
+from .params import ASRLParams, record_fields
 
 __all__ = ["IRLS_LOSSES", "ASRLLinearRegressor"]
 
@@ -45,14 +47,23 @@ Array = NDArray[np.float64]
 #: losses (their objects give the exact second derivative) are not among them.
 IRLS_LOSSES = ("asrl", "huber", "huber-adaptive", "mse")
 
-#: ASRL's parameters as this estimator spells them, with their defaults (those of
-#: :class:`asrl.ASRL`; a test keeps the two in step).
+#: The ASRL parameters this estimator takes, with the record's defaults: the IRLS
+#: weight needs the continuous form, and thresholds are exact.
 _ASRL_DEFAULTS: dict[str, Any] = {
-    "q_low": 0.5,
-    "q_high": 0.9,
-    "thresholds": "quantile",
-    "c1": 1.345,
-    "c2": 3.0,
+    name: default
+    for name, default in record_fields(ASRLParams).items()
+    if name in ("q_low", "q_high", "thresholds", "c1", "c2")
+}
+#: Every parameter of the estimator, with its default.
+_PARAMS: dict[str, Any] = {
+    "loss": "asrl",
+    **_ASRL_DEFAULTS,
+    "loss_params": None,
+    "alpha": 0.0,
+    "fit_intercept": True,
+    "max_iter": 300,
+    "tol": 1e-6,
+    "warm_start": False,
 }
 
 
@@ -137,19 +148,6 @@ def _weighted_ridge(
     return coef, y_mean - float(x_mean @ coef)
 
 
-def _fixed_statistics(loss: BaseLoss) -> dict[str, Any]:
-    """The statistics the last call of ``loss`` computed, as keywords to hold them fixed.
-
-    ASRL: ``deltas``; adaptive Huber: ``delta``; the others compute none.
-    """
-    fixed = {}
-    for name in loss.fixed_statistics:
-        value = getattr(loss, f"{name}_", None)
-        if value is not None:
-            fixed[name] = value
-    return fixed
-
-
 def _objective(
     loss: BaseLoss,
     X: Array,
@@ -158,10 +156,10 @@ def _objective(
     coef: Array,
     intercept: float,
     alpha: float,
-    fixed: dict[str, Any],
+    statistics: Any,
 ) -> float:
-    """``sum(w * rho) + alpha / 2 * |coef|^2`` with the loss statistics in ``fixed``."""
-    rho = loss.loss(y, X @ coef + intercept, sample_weight=sample_weight, **fixed)
+    """``sum(w * rho) + alpha / 2 * |coef|^2`` with these loss statistics."""
+    rho = loss.loss(y, X @ coef + intercept, sample_weight=sample_weight, statistics=statistics)
     return float(rho.sum()) + 0.5 * alpha * float(coef @ coef)
 
 
@@ -174,7 +172,7 @@ def _irls_step(
     intercept: float,
     alpha: float,
     fit_intercept: bool,
-) -> tuple[Array, float, dict[str, Any]]:
+) -> tuple[Array, float, Any]:
     """One IRLS (majorize-minimize) step; also returns the statistics it held fixed.
 
     The loss statistics (ASRL's thresholds) are computed from the current residuals
@@ -183,11 +181,13 @@ def _irls_step(
     with this curvature and the weighted least-squares solution are the same point,
     and solving for it directly avoids forming the working response.
     """
-    _, h = loss.gradient_hessian(y, X @ coef + intercept, sample_weight=sample_weight)
+    prediction = X @ coef + intercept
+    statistics = loss.statistics(y, prediction, sample_weight=sample_weight)
+    _, h = loss.gradient_hessian(y, prediction, sample_weight=sample_weight, statistics=statistics)
     new_coef, new_intercept = _weighted_ridge(
         X, y, h.astype(np.float64, copy=False), alpha, fit_intercept
     )
-    return new_coef, new_intercept, _fixed_statistics(loss)
+    return new_coef, new_intercept, statistics
 
 
 def _fit_irls(
@@ -294,12 +294,12 @@ class ASRLLinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         Intercept (0.0 when ``fit_intercept=False``).
     n_iter_ : int
         Number of IRLS iterations run.
-    deltas_ : tuple of float or None
-        ASRL's thresholds ``(delta1, delta2)`` for the residuals of the fitted model;
-        None for the other losses (their statistics are on ``loss_``).
+    statistics_ : ASRLStatistics, DeltaStatistics or None
+        The loss statistics of the fitted model's residuals: ASRL's thresholds
+        (``statistics_.deltas``), adaptive Huber's ``delta``; None for losses
+        without statistics.
     loss_ : BaseLoss
-        The loss object used; its ``deltas_`` (ASRL) or ``delta_`` (adaptive Huber)
-        hold the statistics of the fitted model's residuals.
+        The loss object used.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -351,37 +351,18 @@ class ASRLLinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     coef_: Array
     intercept_: float
     n_iter_: int
-    deltas_: tuple[float, float] | None
+    statistics_: Any
     loss_: BaseLoss
 
-    def __init__(
-        self,
-        *,
-        loss: str = "asrl",
-        q_low: float = 0.5,
-        q_high: float = 0.9,
-        thresholds: str = "quantile",
-        c1: float = 1.345,
-        c2: float = 3.0,
-        loss_params: dict[str, Any] | None = None,
-        alpha: float = 0.0,
-        fit_intercept: bool = True,
-        max_iter: int = 300,
-        tol: float = 1e-6,
-        warm_start: bool = False,
-    ) -> None:
-        self.loss = loss
-        self.q_low = q_low
-        self.q_high = q_high
-        self.thresholds = thresholds
-        self.c1 = c1
-        self.c2 = c2
-        self.loss_params = loss_params
-        self.alpha = alpha
-        self.fit_intercept = fit_intercept
-        self.max_iter = max_iter
-        self.tol = tol
-        self.warm_start = warm_start
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(_PARAMS))
+        if unknown:
+            raise TypeError(
+                f"ASRLLinearRegressor got unexpected parameter(s) {', '.join(unknown)}; "
+                f"its parameters: {', '.join(_PARAMS)}."
+            )
+        for name, default in _PARAMS.items():
+            setattr(self, name, params.get(name, default))
 
     def _make_loss(self) -> BaseLoss:
         """The loss object the parameters describe, with the IRLS curvature."""
@@ -392,7 +373,7 @@ class ASRLLinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
                     "loss_params is for losses other than ASRL; give ASRL's parameters "
                     "directly (q_low=..., thresholds=...)."
                 )
-            return ASRL(**asrl_params, weights="continuous", hessian="irls")
+            return ASRL(**asrl_params, weights="continuous", hessian="irls", threshold_sample=None)
         if not isinstance(self.loss, str) or self.loss not in IRLS_LOSSES:
             allowed = ", ".join(repr(name) for name in IRLS_LOSSES)
             raise ValueError(
@@ -457,11 +438,9 @@ class ASRLLinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         X_checked, y_checked = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         features = np.asarray(X_checked, dtype=np.float64)
         target = np.asarray(y_checked, dtype=np.float64)
-        weight: Array | None = None
-        if sample_weight is not None:
-            weight = _check_sample_weight(
-                sample_weight, features, dtype=np.float64, ensure_non_negative=True
-            )
+        weight: Array | None = check_sample_weight(  # type: ignore[assignment]
+            sample_weight, target.shape, np.dtype(np.float64)
+        )
         fit_intercept = bool(self.fit_intercept)
 
         if previous is not None:
@@ -482,13 +461,13 @@ class ASRLLinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         coef, intercept, n_iter = _fit_irls(
             loss, features, target, weight, coef, intercept, alpha, fit_intercept, max_iter, tol
         )
-        # The statistics of the fitted model's residuals, kept on the loss object.
-        loss.loss(target, features @ coef + intercept, sample_weight=weight)
         self.coef_ = coef
         self.intercept_ = float(intercept)
         self.n_iter_ = n_iter
         self.loss_ = loss
-        self.deltas_ = loss.deltas_ if isinstance(loss, ASRL) else None
+        self.statistics_ = loss.statistics(
+            target, features @ coef + intercept, sample_weight=weight
+        )
         return self
 
     def predict(self, X: ArrayLike) -> Array:
@@ -506,3 +485,13 @@ class ASRLLinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         features = np.asarray(validate_data(self, X, reset=False, dtype=np.float64))
         prediction: Array = features @ self.coef_ + self.intercept_
         return prediction
+
+
+# What scikit-learn (get_params, clone), help() and IDEs read.
+ASRLLinearRegressor.__init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    + [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default in _PARAMS.items()
+    ]
+)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._validation import check_residuals, check_sample_weight, check_target
 from .core import formulas
 from .core.quantiles import weighted_quantiles
 from .core.rules import (
@@ -34,11 +35,11 @@ from .core.rules import (
     Rule,
     Scalars,
     adaptive_huber_rule,
+    as_floats,
     asrl_rule,
     auto_pseudo_huber_rule,
     run_local,
 )
-from ._validation import check_residuals, check_sample_weight, check_target
 from .params import (
     AdaptiveHuberParams,
     ASRLParams,
@@ -128,7 +129,11 @@ class BaseLoss:
         return f"{type(self).__name__}({params})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.params == other.params  # type: ignore[attr-defined]
+        return (
+            isinstance(other, BaseLoss)
+            and type(self) is type(other)
+            and self.params == other.params
+        )
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.params))
@@ -144,12 +149,18 @@ class BaseLoss:
         raise TypeError(f"{type(self).__name__} has no residual statistics.")
 
     def residual_statistics(
-        self, u: Array, sample_weight: Array | None = None, *, abs_u: Array | None = None
+        self, u: Array, sample_weight: Array | None = None, *, scratch: Array | None = None
     ) -> Any:
-        """The statistics of residuals ``u`` (flat, finite; unchecked), or None."""
+        """The statistics of residuals ``u`` (flat, finite; unchecked), or None.
+
+        ``scratch`` is a work buffer of ``u``'s shape and dtype (see
+        :func:`asrl.core.rules.run_local`).
+        """
         if self.Statistics is None:
             return None
-        return run_local(self.statistics_rule, u, sample_weight, sample=self.sample_size, abs_u=abs_u)
+        return run_local(
+            self.statistics_rule, u, sample_weight, sample=self.sample_size, scratch=scratch
+        )
 
     def statistics(
         self, y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike | None = None
@@ -171,12 +182,15 @@ class BaseLoss:
         """
         u, _ = check_residuals(y_true, y_pred)
         w = check_sample_weight(sample_weight, u.shape, u.dtype)
-        return _as_floats(self.residual_statistics(u.reshape(-1), None if w is None else w.reshape(-1)))
+        statistics = self.residual_statistics(u.reshape(-1), None if w is None else w.reshape(-1))
+        return None if statistics is None else as_floats(statistics)
 
     def check_statistics(self, statistics: Any) -> Any:
         """Return ``statistics`` if it is a value this loss's methods accept."""
         if self.Statistics is None:
-            raise TypeError(f"{type(self).__name__} has no residual statistics; got {statistics!r}.")
+            raise TypeError(
+                f"{type(self).__name__} has no residual statistics; got {statistics!r}."
+            )
         if not isinstance(statistics, self.Statistics):
             raise TypeError(
                 f"{type(self).__name__} takes statistics of type {self.Statistics.__name__} "
@@ -328,21 +342,6 @@ class BaseLoss:
         return float(median)
 
 
-def _as_floats(statistics: Any) -> Any:
-    """Statistics with numpy scalars turned into Python floats (exact), for users."""
-    if statistics is None:
-        return None
-    values = {}
-    for field in dataclasses.fields(statistics):
-        value = getattr(statistics, field.name)
-        if isinstance(value, tuple):
-            value = tuple(float(v) for v in value)
-        elif value is not None:
-            value = float(value)
-        values[field.name] = value
-    return type(statistics)(**values)
-
-
 def _scalars(u: Array, values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(u.dtype.type(v) for v in values)
 
@@ -468,7 +467,8 @@ class ASRL(BaseLoss):
         if hessian == "irls" and self.continuous:
             if gradient_out is None or hessian_out is None:
                 gradient_out, hessian_out = np.empty_like(u), np.empty_like(u)
-            return formulas.continuous_psi_irls(u, *stats, out=(gradient_out, hessian_out))
+            d1, d2 = stats
+            return formulas.continuous_psi_irls(u, d1, d2, out=(gradient_out, hessian_out))
         abs_u = np.abs(u)
         if self.continuous:
             g = formulas.continuous_psi(u, abs_u, *stats)
@@ -775,4 +775,3 @@ def get_loss(loss: str | BaseLoss, **params: Any) -> BaseLoss:
         names = ", ".join(repr(n) for n in LOSSES)
         raise ValueError(f"unknown loss {loss!r}; choose one of {names}.")
     return LOSSES[loss](**params)
-

@@ -16,19 +16,23 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import xgboost as xgb
 from numpy.typing import ArrayLike, NDArray
 
 from ._boosting import (
-    LOSS_PARAM_DEFAULTS,
+    LOSS_PARAMS,
     LOSS_PARAMS_DOC,
-    BoostingObjective,
-    LossParamsMixin,
+    BoostingEstimator,
+    BoostingRound,
     check_labels,
-    loss_params_of,
-    make_loss,
+    swapped,
 )
+from ._optional import missing
 from .losses import BaseLoss, get_loss
+
+try:
+    import xgboost as xgb
+except ModuleNotFoundError as error:
+    raise missing("XGBoost", "xgboost") from error
 
 __all__ = ["ASRLXGBRegressor", "base_score", "custom_metric", "eval_metric", "objective"]
 
@@ -41,12 +45,12 @@ class _TrainObjective:
     def __init__(self, loss: BaseLoss) -> None:
         self.loss = loss
         self._dtrain: xgb.DMatrix | None = None
-        self.state: BoostingObjective | None = None
+        self.state: BoostingRound | None = None
 
     def __call__(self, preds: Array, dtrain: xgb.DMatrix) -> tuple[Array, Array]:
         if dtrain is not self._dtrain or self.state is None:
             weight = dtrain.get_weight()
-            self.state = BoostingObjective(
+            self.state = BoostingRound(
                 self.loss, dtrain.get_label(), weight if weight.size else None
             )
             self._dtrain = dtrain
@@ -68,7 +72,8 @@ def objective(loss: str | BaseLoss = "asrl", **params: Any) -> _TrainObjective:
     callable
         ``obj(preds, dtrain) -> (grad, hess)``. Labels and weights are read from
         ``dtrain`` and validated once, not every round. Its ``state.n_calls`` counts
-        the rounds and ``state.deltas_history`` keeps ASRL's thresholds.
+        the rounds and ``state.history`` keeps the loss statistics of each round
+        (ASRL's thresholds).
 
     Examples
     --------
@@ -122,7 +127,7 @@ def custom_metric(
     return inner
 
 
-class ASRLXGBRegressor(LossParamsMixin, xgb.XGBRegressor):
+class ASRLXGBRegressor(BoostingEstimator, xgb.XGBRegressor):
     __doc__ = (
         """XGBoost regressor trained with ASRL (or another loss of :data:`asrl.LOSSES`).
 
@@ -140,8 +145,11 @@ class ASRLXGBRegressor(LossParamsMixin, xgb.XGBRegressor):
     ----------
     start_ : float
         The first prediction (``base_score``) used by the last ``fit``.
-    deltas_ : tuple of float or None
-        ASRL's thresholds at the last round.
+    statistics_ : ASRLStatistics, DeltaStatistics or None
+        The loss statistics of the last round (``statistics_.deltas``: ASRL's
+        thresholds); None for a loss without statistics.
+    statistics_history_ : list
+        The loss statistics of every round.
     n_objective_calls_ : int
         Rounds in which the objective was called.
 
@@ -173,14 +181,9 @@ class ASRLXGBRegressor(LossParamsMixin, xgb.XGBRegressor):
         Labels and weights are validated before training: NaN or infinite labels,
         and weights of the wrong length, negative, non-finite or all zero, are errors.
         """
-        if self.objective not in (None, "reg:squarederror"):
-            raise ValueError(
-                f"ASRLXGBRegressor supplies its own objective; got objective="
-                f"{self.objective!r}. Choose the loss with loss=... instead."
-            )
-        loss = make_loss(loss_params_of(self))
+        loss = self._make_loss(self.objective)
         y = check_labels(self, y)
-        state = BoostingObjective(loss, y, sample_weight)
+        state = BoostingRound(loss, y, sample_weight)
         start = state.start() if self.base_score is None else self.base_score
 
         def train_objective(
@@ -188,27 +191,17 @@ class ASRLXGBRegressor(LossParamsMixin, xgb.XGBRegressor):
         ) -> tuple[Array, Array]:
             return state(y_pred)
 
-        # XGBRegressor.fit reads these attributes; they are restored afterwards so
-        # that fit leaves the estimator's parameters as the user set them.
-        saved = (self.objective, self.base_score, self.eval_metric)
-        self.objective = train_objective
-        self.base_score = start
-        if self.eval_metric is None:
-            self.eval_metric = eval_metric(loss)
-        try:
+        metric = eval_metric(loss) if self.eval_metric is None else self.eval_metric
+        with swapped(self, objective=train_objective, base_score=start, eval_metric=metric):
             super().fit(X, y, sample_weight=sample_weight, **fit_params)
-        finally:
-            self.objective, self.base_score, self.eval_metric = saved
-        self.start_ = float(start)  # type: ignore[arg-type]
-        self.deltas_ = getattr(loss, "deltas_", None)
-        self.n_objective_calls_ = state.n_calls
+        self._finish_fit(start, state.n_calls, state.history)  # type: ignore[arg-type]
         state.release()
         return self
 
     def get_xgb_params(self) -> dict[str, Any]:
         """XGBoost's booster parameters, without this class's loss parameters."""
         params: dict[str, Any] = super().get_xgb_params()
-        for name in LOSS_PARAM_DEFAULTS:
+        for name in LOSS_PARAMS:
             params.pop(name, None)
         return params
 

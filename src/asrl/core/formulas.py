@@ -250,4 +250,3 @@ def pseudo_huber_hessian(abs_u: Any, delta: Any, xp: Any = np) -> Any:
     z = abs_u / delta
     r = 1 / _hypot1(z, xp)
     return r * r * r
-

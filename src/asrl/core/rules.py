@@ -34,6 +34,7 @@ except where a driver sums moments in another order (noted there).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Generator, Sequence
@@ -57,6 +58,7 @@ __all__ = [
     "Rule",
     "Scalars",
     "adaptive_huber_rule",
+    "as_floats",
     "asrl_rule",
     "auto_pseudo_huber_rule",
     "mad_sigma",
@@ -99,7 +101,8 @@ class Quantiles:
 
 @dataclass(frozen=True)
 class Largest:
-    """``max |u|`` over every residual, never a subsample. Answer: a scalar."""
+    """``max |u|`` over every residual of positive weight, never a subsample.
+    Answer: a scalar."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def numpy_scalars(dtype: Any) -> Scalars:
 def _check_positive(name: str, value: Any) -> Any:
     """Python and numpy numbers must be positive and finite; tensors pass unchecked
     (reading them would synchronise with the device)."""
-    if isinstance(value, numbers.Real) and not (math.isfinite(value) and value > 0):
+    if isinstance(value, numbers.Real) and not (math.isfinite(value) and float(value) > 0):
         raise ValueError(f"{name} must be positive and finite; got {value!r}.")
     return value
 
@@ -170,20 +173,19 @@ class ASRLStatistics:
         try:
             d1, d2 = self.deltas
         except (TypeError, ValueError):
-            raise TypeError(f"deltas must be a pair (delta1, delta2); got {self.deltas!r}.") from None
+            message = f"deltas must be a pair (delta1, delta2); got {self.deltas!r}."
+            raise TypeError(message) from None
         object.__setattr__(
             self, "deltas", (_check_positive("deltas[0]", d1), _check_positive("deltas[1]", d2))
         )
         if isinstance(d1, numbers.Real) and isinstance(d2, numbers.Real) and d1 > d2:
             raise ValueError(f"deltas must satisfy delta1 <= delta2; got {self.deltas!r}.")
         if self.scales is not None:
-            try:
-                s = tuple(self.scales)
-                s_var, s_iqr, s_mad = s
-            except (TypeError, ValueError):
+            s = tuple(self.scales) if isinstance(self.scales, (tuple, list)) else ()
+            if len(s) != 3:
                 raise TypeError(
                     f"scales must be a triple (s_var, s_iqr, s_mad); got {self.scales!r}."
-                ) from None
+                )
             object.__setattr__(
                 self, "scales", tuple(_check_positive(f"scales[{i}]", v) for i, v in enumerate(s))
             )
@@ -203,6 +205,26 @@ class DeltaStatistics:
 
     def __post_init__(self) -> None:
         _check_positive("delta", self.delta)
+
+
+def as_floats(statistics: Any) -> Any:
+    """A statistics value with its numpy scalars as Python floats (exact), for users
+    and records; not for tensors (reading them synchronises with the device).
+
+    Examples
+    --------
+    >>> as_floats(ASRLStatistics((np.float32(0.5), np.float32(2.0))))
+    ASRLStatistics(deltas=(0.5, 2.0), scales=None)
+    """
+    values = {}
+    for field in dataclasses.fields(statistics):
+        value = getattr(statistics, field.name)
+        if isinstance(value, tuple):
+            value = tuple(float(v) for v in value)
+        elif value is not None:
+            value = float(value)
+        values[field.name] = value
+    return type(statistics)(**values)
 
 
 # --------------------------------------------------------------------------------------
@@ -301,7 +323,7 @@ def _stats_floor(ops: Scalars) -> float:
     About 1.2e-77 in float64 and 3.3e-10 in float32: it keeps ``1 / s**2`` and
     ``1 / (s * delta)`` finite with room for sample weights.
     """
-    return float(ops.finfo.tiny) ** 0.25
+    return float(float(ops.finfo.tiny) ** 0.25)
 
 
 def stats_scales(ops: Scalars) -> Rule:
@@ -369,15 +391,24 @@ def run_local(
     sample_weight: Array | None = None,
     *,
     sample: int | None = None,
-    abs_u: Array | None = None,
+    scratch: Array | None = None,
 ) -> Any:
     """Run ``rule(ops)`` on the residuals ``u`` (flat numpy, finite) and return its result.
 
     Quantiles and means are exact (weighted quantiles as in
     :func:`asrl.core.quantiles.weighted_quantiles`), from the fixed subsample of
     :func:`asrl.core.quantiles.subsample` when ``u`` has more than ``sample``
-    elements; :class:`Largest` is always over every residual. ``abs_u``, if given,
-    holds ``|u|`` already (the boosting rounds compute it into a buffer).
+    elements; :class:`Largest` is always over every residual (of positive weight).
+    ``scratch``, an array
+    of ``u``'s shape and dtype, receives ``|u|`` if it is needed (the boosting rounds
+    reuse one buffer every round).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from asrl import ASRL
+    >>> run_local(ASRL(q_low=0.5, q_high=0.75).statistics_rule, np.arange(1.0, 6.0))
+    ASRLStatistics(deltas=(np.float64(3.0), np.float64(4.0)), scales=None)
     """
     ops = numpy_scalars(u.dtype)
     u_s, w_s = subsample(u, sample_weight, sample)
@@ -386,8 +417,9 @@ def run_local(
     def absolute(full: bool) -> Array:
         key = "full" if full or u_s is u else "sample"
         if key not in cache:
-            given = abs_u if key == "full" else None
-            cache[key] = np.abs(u if key == "full" else u_s) if given is None else given
+            source = u if key == "full" else u_s
+            out = scratch if scratch is not None and source is u else None
+            cache[key] = np.abs(source, out=out)
         return cache[key]
 
     def values(request: Quantiles) -> Array:
@@ -395,7 +427,8 @@ def run_local(
             return u_s
         if request.centre == 0:
             return absolute(False)
-        return np.abs(u_s - request.centre)
+        centred: Array = np.abs(u_s - request.centre)
+        return centred
 
     def mean(x: Array) -> Any:
         if w_s is None:
@@ -406,7 +439,10 @@ def run_local(
         if isinstance(request, Quantiles):
             return quantiles_and_max(values(request), request.levels, w_s)
         if isinstance(request, Largest):
-            return absolute(True).max()
+            full = absolute(True)
+            if sample_weight is None:
+                return full.max()
+            return full.max(where=sample_weight > 0, initial=full.dtype.type(0))
         if request.of == "sqrt-abs":
             return mean(np.sqrt(absolute(False)))
         z = u_s / request.scale

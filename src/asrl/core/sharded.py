@@ -333,7 +333,7 @@ def run_sharded(protocol: ShardProtocol, shards: list[Shard]) -> Any:
 
 def _key_bits(values: tuple[Any, ...], dtype: np.dtype[Any]) -> int:
     """Significant bits of the keys: an absolute value never sets the sign bit."""
-    return 8 * dtype.itemsize - (values[0] == "abs")
+    return int(8 * dtype.itemsize - (values[0] == "abs"))
 
 
 def _radix_widths(bits: int) -> list[int]:
@@ -425,7 +425,6 @@ def _radix_search(
     return [(prefix[i], n_below[i], w_below[i], *last[i]) for i in range(len(targets))]
 
 
-
 def sharded_quantiles(
     qs: tuple[float, ...],
     dtype: Any,
@@ -478,7 +477,8 @@ def sharded_quantiles(
         if low_key > top_key:
             raise ValueError("every sample_weight is zero; at least one must be positive.")
         _check_finite(bounds[4], dtype)
-        one = int(np.array([1.0], dtype=dtype).view(np.uint32 if dtype.itemsize == 4 else np.uint64)[0])
+        uint = np.uint32 if dtype.itemsize == 4 else np.uint64
+        one = int(np.array([1.0], dtype=dtype).view(uint)[0])
         ones = bounds[2] == one == _TOP64 - bounds[3]
         weighting = "positive" if ones else "mass"
         extra = () if ones else (top_key,)
@@ -509,22 +509,24 @@ def sharded_quantiles(
     groups = yield from _radix_search(
         [(True, h) for h in positions], first, values, weighting, bits
     )
-    plan: list[tuple[int, int | None, float]] = []  # (group key, next rank, t)
+    picks: list[tuple[int, int | None, float]] = []  # (group key, next rank, t)
     for h, (key, below, weight_below, count, weight) in zip(positions, groups, strict=True):
         own = weight_below + weight - min(1.0, weight)
         if h <= own or below + count >= n:
-            plan.append((key, None, 0.0))
+            picks.append((key, None, 0.0))
         else:
-            plan.append((key, int(below + count), min((h - own) / min(1.0, weight), 1.0)))
-    ranks = sorted({rank for _, rank, _ in plan if rank is not None})
+            picks.append((key, int(below + count), min((h - own) / min(1.0, weight), 1.0)))
+    ranks = sorted({rank for _, rank, _ in picks if rank is not None})
     neighbours: dict[int, int] = {}
     if ranks:
         search = _radix_search([(False, float(r)) for r in ranks], first, values, weighting, bits)
         neighbours = {r: f[0] for r, f in zip(ranks, (yield from search), strict=True)}
     results = []
-    for key, rank, t in plan:
+    for key, rank, t in picks:
         mid = _decode(key, values, dtype)
-        results.append(mid if rank is None else lerp(mid, _decode(neighbours[rank], values, dtype), t))
+        results.append(
+            mid if rank is None else lerp(mid, _decode(neighbours[rank], values, dtype), t)
+        )
     return (*results, _decode(top_key, values, dtype))
 
 
@@ -534,16 +536,19 @@ def _check_finite(abs_key: int, dtype: np.dtype[Any]) -> None:
         raise FloatingPointError("the values are not all finite (NaN or infinity on a shard).")
 
 
-def sharded_max_abs(dtype: Any) -> Generator[ShardRequest, NDArray[Any], Any]:
-    """Protocol: the largest ``|x|`` over every element of every shard (one request).
+def sharded_max_abs(
+    dtype: Any, *, weighted: bool = False
+) -> Generator[ShardRequest, NDArray[Any], Any]:
+    """Protocol: the largest ``|x|`` over every element (of positive weight, if
+    ``weighted``) of every shard: one request.
 
     Raises ``FloatingPointError`` (on every worker alike) if any value is NaN or
-    infinite, so it doubles as a global check of finiteness.
+    infinite, zero-weight ones included, so it doubles as a global check of finiteness.
     """
     dtype = np.dtype(dtype)
-    bounds = yield ShardRequest("range", ("abs", 0.0), "all")
+    bounds = yield ShardRequest("range", ("abs", 0.0), "positive" if weighted else "all")
     _check_finite(int(bounds[4]), dtype)
-    return _decode(int(bounds[4]), ("abs", 0.0), dtype)
+    return _decode(int(bounds[0 if weighted else 4]), ("abs", 0.0), dtype)
 
 
 def sharded_mean(
@@ -553,7 +558,7 @@ def sharded_mean(
     shards, in ``dtype``. One request of 16 bytes; the sums are float64, so the mean may
     differ from a single machine's float32 pairwise mean in the last bits."""
     spec = (request.of, float(request.centre), float(request.scale))
-    total, mass = (yield ShardRequest("moment", spec, "mass" if weighted else "all"))
+    total, mass = yield ShardRequest("moment", spec, "mass" if weighted else "all")
     return np.dtype(dtype).type(total / mass)
 
 
@@ -592,7 +597,7 @@ def sharded_rule(
                     request.levels, dtype, weighted=weighted, values=values
                 )
             elif isinstance(request, Largest):
-                answer = yield from sharded_max_abs(dtype)
+                answer = yield from sharded_max_abs(dtype, weighted=weighted)
             else:
                 answer = yield from sharded_mean(request, dtype, weighted=weighted)
             request = generator.send(answer)
