@@ -1,10 +1,11 @@
 """Statistics of a benchmark run: summaries, paired tests, ranks and critical difference.
 
-Per dataset and contamination level: mean and standard deviation of every metric over
-seeds x folds, and a two-sided Wilcoxon signed-rank test of ASRL's R^2 against each
-baseline's on the same folds, Holm-corrected over the baselines. Across datasets and
-contamination levels: each loss's mean rank by mean R^2, Friedman's test, and the
-Nemenyi critical difference (Demsar, 2006) for the CD diagram.
+A *block* is one cell of the comparison: a learner, a dataset, a scenario (the columns of
+:data:`CONDITIONS` that a results table has) and a contamination level. Per block: mean
+and standard deviation of every metric over seeds x folds, and a two-sided Wilcoxon
+signed-rank test of ASRL's R^2 against each baseline's on the same folds, Holm-corrected
+over the baselines. Across blocks: each loss's mean rank by mean R^2, Friedman's test, and
+the Nemenyi critical difference (Demsar, 2006) for the CD diagram.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Ranking", "holm", "rank_losses", "summarise", "wilcoxon_table"]
+__all__ = [
+    "CONDITIONS",
+    "Ranking",
+    "block_columns",
+    "holm",
+    "nemenyi_q",
+    "rank_losses",
+    "summarise",
+    "wilcoxon_table",
+]
 
 #: Studentized range statistic / sqrt(2) at alpha = 0.05 for k = 2..10 (Demsar, 2006).
 NEMENYI_Q05 = {
@@ -30,7 +40,38 @@ NEMENYI_Q05 = {
     10: 3.164,
 }
 
-BLOCK = ["dataset", "contamination"]
+#: Columns besides the dataset and the contamination level that define a block, where a
+#: results table has them (the contamination kind, a scenario, a split).
+CONDITIONS = ("kind", "scenario", "split")
+
+
+def block_columns(results: pd.DataFrame) -> list[str]:
+    """The columns of ``results`` that define a block: learner, dataset, conditions, level.
+
+    Examples
+    --------
+    >>> block_columns(pd.DataFrame(columns=["dataset", "kind", "contamination", "loss", "r2"]))
+    ['dataset', 'kind', 'contamination']
+    """
+    present = [c for c in ("learner", "dataset", *CONDITIONS) if c in results.columns]
+    return [*present, "contamination"]
+
+
+def nemenyi_q(k: int) -> float:
+    """The Nemenyi test's critical value at alpha 0.05 for ``k`` losses (Demsar, 2006).
+
+    Examples
+    --------
+    >>> nemenyi_q(4), round(nemenyi_q(12), 3)
+    (2.569, 3.268)
+    """
+    if k < 2:
+        return math.nan
+    if k in NEMENYI_Q05:
+        return NEMENYI_Q05[k]
+    from scipy.stats import studentized_range
+
+    return float(studentized_range.ppf(0.95, k, np.inf)) / math.sqrt(2)
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
@@ -38,7 +79,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     metrics = ["r2", "mse", "mae", "medae", "fit_seconds", "rounds"]
     frame = results.copy()
     frame["rounds"] = pd.to_numeric(frame["rounds"], errors="coerce")
-    grouped = frame.groupby([*BLOCK, "loss"], sort=True)[metrics]
+    grouped = frame.groupby([*block_columns(frame), "loss"], sort=True, dropna=False)[metrics]
     summary = grouped.agg(["mean", "std", "count"])
     summary.columns = [f"{m}_{s}" for m, s in summary.columns]
     return summary.reset_index()
@@ -72,7 +113,8 @@ def wilcoxon_table(results: pd.DataFrame, reference: str = "asrl") -> pd.DataFra
     from scipy.stats import wilcoxon
 
     rows = []
-    for (dataset, contamination), block in results.groupby(BLOCK, sort=True):
+    blocks = block_columns(results)
+    for names, block in results.groupby(blocks, sort=True, dropna=False):
         wide = block.pivot_table(index=["seed", "fold"], columns="loss", values="r2")
         if reference not in wide:
             continue
@@ -87,8 +129,7 @@ def wilcoxon_table(results: pd.DataFrame, reference: str = "asrl") -> pd.DataFra
         for (other, mean_diff, wins, n, p), p_holm in zip(tests, adjusted, strict=True):
             rows.append(
                 {
-                    "dataset": dataset,
-                    "contamination": contamination,
+                    **dict(zip(blocks, names, strict=True)),
                     "baseline": other,
                     "mean_r2_diff": mean_diff,
                     "wins": f"{wins}/{n}",
@@ -101,7 +142,7 @@ def wilcoxon_table(results: pd.DataFrame, reference: str = "asrl") -> pd.DataFra
 
 @dataclass(frozen=True)
 class Ranking:
-    """Mean ranks over blocks (dataset x contamination), Friedman's test, Nemenyi's CD."""
+    """Mean ranks over blocks, Friedman's test and Nemenyi's critical difference."""
 
     mean_ranks: pd.Series
     n_blocks: int
@@ -111,16 +152,16 @@ class Ranking:
 
 
 def rank_losses(results: pd.DataFrame) -> Ranking:
-    """Rank the losses by mean R^2 in every dataset x contamination block (1 = best)."""
+    """Rank the losses by mean R^2 in every block (1 = best); blocks missing a loss are left out."""
     from scipy.stats import friedmanchisquare
 
-    means = results.groupby([*BLOCK, "loss"])["r2"].mean().unstack("loss").dropna()
+    blocks = block_columns(results)
+    means = results.groupby([*blocks, "loss"], dropna=False)["r2"].mean().unstack("loss").dropna()
     ranks = means.rank(axis=1, ascending=False)
     k, n = means.shape[1], means.shape[0]
     if k >= 3 and n >= 2:
         statistic, p = friedmanchisquare(*[means[c] for c in means.columns])
     else:
         statistic, p = math.nan, math.nan
-    q = NEMENYI_Q05.get(k, math.nan)
-    cd = q * math.sqrt(k * (k + 1) / (6 * n)) if n else math.nan
+    cd = nemenyi_q(k) * math.sqrt(k * (k + 1) / (6 * n)) if n else math.nan
     return Ranking(ranks.mean().sort_values(), n, float(statistic), float(p), cd)
