@@ -339,15 +339,16 @@ def test_odd_runs_still_give_a_report(tmp_path):
     """Only ASRL variants (the ablation), only clean data, several contamination kinds,
     extra key columns, a collapsed loss: a report, never a traceback."""
     grid = ("asrl[q_low=0.5,q_high=0.9]", "asrl[q_low=0.7,q_high=0.95]", "asrl-scale")
-    results, _ = synthetic_results(losses=grid, datasets={"diabetes": 0.4, "boston": 0.8})
+    small = {"datasets": {"diabetes": 0.4, "boston": 0.8}, "folds": 3}
+    results, _ = synthetic_results(losses=grid, **small)
     numbers = render_report(results, tmp_path / "ablation")
     assert numbers["verdicts"]["xgboost"].headline.startswith("No verdict on ASRL")
 
-    clean, _ = synthetic_results(levels=(0.0,), datasets={"diabetes": 0.4, "boston": 0.8})
+    clean, _ = synthetic_results(levels=(0.0,), **small)
     numbers = render_report(clean, tmp_path / "clean")
     assert numbers["verdicts"]["xgboost"].headline.startswith("Only clean data")
 
-    results, _ = synthetic_results(datasets={"diabetes": 0.4, "boston": 0.8})
+    results, _ = synthetic_results(**small)
     scenarios = pd.concat(
         [
             results.assign(scenario="random"),
@@ -380,6 +381,7 @@ def test_odd_runs_still_give_a_report(tmp_path):
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 PROBE = """<pre id='asrl-probe'></pre><script>
 window.addEventListener('load', () => {
+  document.querySelectorAll('details').forEach((d) => { d.open = true; });
   const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.right, r.top]; };
   const images = [...document.images].map((i) => ({
     decoded: i.complete && i.naturalWidth > 0, box: box(i), alt: i.alt}));

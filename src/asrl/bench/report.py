@@ -509,69 +509,75 @@ def _regret_heatmap(table: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _cliques(values: np.ndarray, cd: float) -> list[tuple[int, int]]:
+    """The maximal runs ``(first, last)`` of sorted mean ranks closer than ``cd``.
+
+    Examples
+    --------
+    >>> _cliques(np.array([1.0, 1.5, 2.2, 4.0]), 1.0)
+    [(0, 1), (1, 2)]
+    """
+    runs: list[tuple[int, int]] = []
+    for i in range(len(values)):
+        j = i
+        while j + 1 < len(values) and values[j + 1] - values[i] <= cd:
+            j += 1
+        if j > i and not any(a <= i and j <= b for a, b in runs):
+            runs.append((i, j))
+    return runs
+
+
 def _cd_diagram(ranking: Ranking, colours: dict[str, str], path: Path) -> Path:
     """Demsar's critical-difference diagram: mean ranks on one axis, losses whose ranks
-    differ by less than the critical difference joined by a bar."""
+    differ by less than the critical difference joined by a bar. No title (the caption
+    says what it is) and every label inside the saved image."""
     plt = _pyplot()
     ranks = ranking.mean_ranks
     k = len(ranks)
     names = list(ranks.index)
     values = ranks.to_numpy(dtype=float)
+    cd = ranking.critical_difference
+    cliques = _cliques(values, cd) if np.isfinite(cd) else []
     left = (k + 1) // 2
     rows = max(left, k - left)
-    fig, ax = plt.subplots(figsize=(4.3, 1.2 + 0.3 * rows))
+    # y runs downwards, in units of 0.3 inch: CD bar, axis at 0, cliques, then labels
+    top, first_label, step = -1.1, 0.55 + 0.24 * len(cliques), 0.85
+    bottom = first_label + step * (rows - 1) + 0.5
+    fig, ax = plt.subplots(figsize=(3.9, 0.3 * (bottom - top + 0.5)))
     low, high = 1, max(k, 2)
+    span = high - low
     ax.plot([low, high], [0, 0], color="black", lw=1.2)
     for tick in range(low, high + 1):
-        ax.plot([tick, tick], [0, -0.12], color="black", lw=1)
-        ax.text(tick, -0.2, str(tick), ha="center", va="bottom", fontsize=9)
-    cd = ranking.critical_difference
-    top = -0.75
-    if np.isfinite(cd) and cd < high - low:
+        ax.plot([tick, tick], [0, -0.2], color="black", lw=1)
+        ax.text(tick, -0.3, str(tick), ha="center", va="bottom", fontsize=10)
+    if np.isfinite(cd) and cd < span:
         ax.plot([low, low + cd], [top, top], color="black", lw=1.5)
         for end in (low, low + cd):
-            ax.plot([end, end], [top - 0.07, top + 0.07], color="black", lw=1)
-        ax.text(low + cd / 2, top - 0.1, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
-    step = 0.34
-    span = high - low
+            ax.plot([end, end], [top - 0.12, top + 0.12], color="black", lw=1)
+        ax.text(low + cd / 2, top - 0.2, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=10)
     for i, (name, value) in enumerate(zip(names, values, strict=True)):
         on_left = i < left
-        row = i if on_left else k - 1 - i
-        y = 0.55 + step * row
+        y = first_label + step * (i if on_left else k - 1 - i)
         x_end = low - 0.06 * span if on_left else high + 0.06 * span
         colour = colours.get(name, "black")
+        reference = name == REFERENCE
         ax.plot([value, value, x_end], [0, y, y], color=colour, lw=1.1)
-        ax.plot(
-            value,
-            0,
-            "o",
-            color=colour,
-            ms=5 if name == REFERENCE else 4,
-            zorder=4 if name == REFERENCE else 3,
-        )
+        ax.plot(value, 0, "o", color=colour, ms=5 if reference else 4, zorder=4 if reference else 3)
         ax.text(
             x_end + (-0.02 if on_left else 0.02) * span,
             y,
-            f"{name}  {value:.2f}" if not on_left else f"{value:.2f}  {name}",
+            f"{value:.2f}  {name}" if on_left else f"{name}  {value:.2f}",
             ha="right" if on_left else "left",
             va="center",
-            fontsize=9.5,
+            fontsize=11,
             color=colour,
-            fontweight="bold" if name == REFERENCE else "normal",
+            fontweight="bold" if reference else "normal",
         )
-    if np.isfinite(cd):
-        cliques: list[tuple[int, int]] = []
-        for i in range(k):
-            j = i
-            while j + 1 < k and values[j + 1] - values[i] <= cd:
-                j += 1
-            if j > i and not any(a <= i and j <= b for a, b in cliques):
-                cliques.append((i, j))
-        for n, (i, j) in enumerate(cliques):
-            y = 0.16 + 0.11 * n
-            ax.plot([values[i] - 0.03, values[j] + 0.03], [y, y], color="black", lw=3.2)
+    for n, (i, j) in enumerate(cliques):
+        y = 0.3 + 0.24 * n
+        ax.plot([values[i] - 0.03, values[j] + 0.03], [y, y], color="black", lw=3, zorder=5)
     ax.set_xlim(low - 0.08 * span, high + 0.08 * span)
-    ax.set_ylim(0.55 + step * rows, top - 0.35)
+    ax.set_ylim(bottom, top - 0.5)
     ax.axis("off")
     return _save(fig, path)
 
@@ -588,7 +594,7 @@ def _panels(frame: pd.DataFrame) -> tuple[Any, list[tuple[Any, str, pd.DataFrame
         rows, cols = len(first), len(second)
         places = [first.index(k[0]) * cols + second.index(k[1]) for k, _ in groups]
     else:
-        cols = min(3, len(groups))
+        cols = min(2, len(groups))  # two panels side by side stay legible at 800 px
         rows = math.ceil(len(groups) / cols)
         places = list(range(len(groups)))
     fig, axes = plt.subplots(
@@ -616,15 +622,18 @@ def _floor(values: np.ndarray) -> float:
 
 
 def _legend(fig: Any, ax: Any, losses: list[str]) -> None:
+    """One legend for every panel, outside the data: in an empty panel if the grid has
+    one, else under the panels."""
     handles, labels = ax.get_legend_handles_labels()
     order = [labels.index(loss) for loss in losses if loss in labels]
-    fig.legend(
-        [handles[i] for i in order],
-        [labels[i] for i in order],
-        loc="outside lower center",
-        ncol=min(len(order), 5),
-        frameon=False,
-    )
+    handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+    spare = [a for a in fig.axes if not a.axison and not a.has_data()]
+    if spare:
+        spare[-1].legend(handles, labels, loc="center", frameon=False, fontsize=9)
+    else:
+        fig.legend(
+            handles, labels, loc="outside lower center", ncol=min(len(order), 5), frameon=False
+        )
 
 
 def _style(loss: str, colours: dict[str, str]) -> dict[str, Any]:
@@ -764,6 +773,7 @@ class _Section:
     anchor: str
     title: str
     blocks: list[_Block] = field(default_factory=list)
+    folded: str = ""  # if set, the HTML shows the blocks behind a "details" toggle with this
 
 
 def _slug(text: str) -> str:
@@ -834,7 +844,7 @@ def _markdown(
     title: str,
     lede: list[str],
     verdicts: list[Verdict],
-    glance: list[_Figure],
+    glance: dict[str, list[_Figure]],
     sections: list[_Section],
 ) -> str:
     lines = [f"# {title}", ""]
@@ -842,8 +852,11 @@ def _markdown(
     for verdict in verdicts:
         lines += [f"**{verdict.headline}**", ""]
         lines += [f"- {p}" for p in verdict.points] + [""]
-    for figure in glance:
-        lines += _markdown_figure(figure)
+    for learner, figures in glance.items():
+        if len(glance) > 1:
+            lines += [f"### {_learner_name(learner)} at a glance", ""]
+        for figure in figures:
+            lines += _markdown_figure(figure)
     for section in sections:
         lines += [f"## {section.title}", ""]
         for block in section.blocks:
@@ -896,8 +909,8 @@ code{background:#f3f3f3;padding:0 .25em;border-radius:3px;font-size:.92em}
 .verdict ul{margin:.2em 0;padding-left:1.2em;font-size:.93em}
 .figrow{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 .figrow figure{flex:1 1 480px}
-#at-a-glance figure:nth-child(odd){flex:1.35 1 560px}
-#at-a-glance figure:nth-child(even){flex:1 1 420px}
+.glance figure:first-child{flex:1.2 1 560px}
+.glance figure + figure{flex:1 1 420px}
 figure{margin:.8em 0;min-width:0;max-width:100%}
 figure img{display:block;max-width:100%;height:auto;margin:0 auto}
 figcaption{font-size:.88em;color:#444;margin-top:.3em}
@@ -910,6 +923,7 @@ td.text,th.text{text-align:left}
 .caption{font-weight:600;margin:.8em 0 .2em}
 nav{font-size:.92em;margin:1.2em 0;padding:.4em .8em;background:#f7f7f7;border-radius:6px}
 nav a{margin-right:1em;white-space:nowrap}
+summary{cursor:pointer;color:#1a5fb4}
 """
 
 
@@ -951,7 +965,7 @@ def _html(
     title: str,
     lede: list[str],
     verdicts: list[Verdict],
-    glance: list[_Figure],
+    glance: dict[str, list[_Figure]],
     sections: list[_Section],
 ) -> str:
     body = [f"<h1>{html.escape(title)}</h1>"]
@@ -964,13 +978,20 @@ def _html(
             f"<p class='headline'>{_inline_html(verdict.headline)}</p><ul>{points}</ul></div>"
         )
     body.append("</section>")
-    body.append("<section id='at-a-glance' class='figrow'>")
-    body += [_html_figure(f) for f in glance]
+    body.append("<section id='at-a-glance'>")
+    for learner, figures in glance.items():
+        if len(glance) > 1:
+            body.append(f"<h3>{html.escape(_learner_name(learner))} at a glance</h3>")
+        body.append(
+            "<div class='figrow glance'>" + "".join(_html_figure(f) for f in figures) + "</div>"
+        )
     body.append("</section>")
     links = " ".join(f"<a href='#{s.anchor}'>{_inline_html(s.title)}</a>" for s in sections)
     body.append(f"<nav>Details: {links}</nav>")
     for section in sections:
         body.append(f"<section id='{section.anchor}'><h2>{_inline_html(section.title)}</h2>")
+        if section.folded:
+            body.append(f"<details><summary>{_inline_html(section.folded)}</summary>")
         for block in section.blocks:
             if isinstance(block, _Heading):
                 body.append(f"<h3>{html.escape(block.text)}</h3>")
@@ -984,6 +1005,8 @@ def _html(
                 body.append(
                     "<div class='figrow'>" + "".join(_html_figure(f) for f in block) + "</div>"
                 )
+        if section.folded:
+            body.append("</details>")
         body.append("</section>")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -1112,7 +1135,7 @@ def render_report(
 
     verdicts: dict[str, Verdict] = {}
     rankings: dict[str, Ranking] = {}
-    glance: list[_Figure] = []
+    glance: dict[str, list[_Figure]] = {}
     main = _Section("mean-r2", "Mean test R^2 and its spread")
     paired = _Section("paired-tests", "Paired tests: ASRL against each loss")
     ranks = _Section("ranks", "Ranks across blocks")
@@ -1127,7 +1150,8 @@ def render_report(
         verdict = verdicts[learner] = learner_verdict(sub, ranking)
         reference = verdict.numbers.get("reference") or _reference(table.columns)
         n_splits = int(sub.groupby([*block_columns(sub), "loss"], dropna=False).size().median())
-        glance.append(
+        glance[learner] = []
+        glance[learner].append(
             _Figure(
                 f"regret-{slug}",
                 _regret_heatmap(table, out / f"regret-{slug}.png"),
@@ -1140,7 +1164,7 @@ def render_report(
             )
         )
         if np.isfinite(ranking.critical_difference) and len(ranking.mean_ranks) >= 2:
-            glance.append(
+            glance[learner].append(
                 _Figure(
                     f"cd-{slug}",
                     _cd_diagram(ranking, colours, out / f"critical-difference-{slug}.png"),
@@ -1262,6 +1286,7 @@ def render_report(
             "all-metrics",
             "All metrics (mean, sd, count over splits)",
             [_Table("", summary)],
+            folded=f"Show the table ({len(summary)} rows, {summary.shape[1]} columns)",
         )
     )
     run = _Section("run", "Run")
