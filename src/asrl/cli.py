@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -295,10 +297,12 @@ def _announce(plan: Any) -> None:
         f"asrl bench: {config.learner}, {config.rounds} rounds, depth {config.max_depth}, "
         f"learning rate {config.learning_rate}; {config.folds} folds x {config.seeds} seed(s)"
     )
+    fits = "1 fit" if config.jobs == 1 else f"{config.jobs} parallel fits"
     click.echo(
         f"  contamination {levels} ({config.kind} noise; scenario {', '.join(config.scenarios)})"
-        f"; {len(plan.losses)} losses; {config.jobs} parallel fits; results in {config.out}"
+        f"; {len(plan.losses)} losses; {fits}"
     )
+    click.echo(f"  results in {config.out}")
     for data in plan.datasets.values():
         click.echo(
             f"  {data.name}: {len(data.y)} rows, {data.X.shape[1]} features, "
@@ -400,12 +404,12 @@ def _print_summary(plan: Any, report: dict[str, Any]) -> None:
             console.print(view)
     headline = report.get("headline") if isinstance(report, dict) else None
     if headline:
+        width = max(40, shutil.get_terminal_size().columns)
         for line in [headline] if isinstance(headline, str) else headline:
-            click.echo(line)
+            click.echo(textwrap.fill(str(line), width, subsequent_indent="  "))
     else:
         _print_verdict(report.get("verdict") if isinstance(report, dict) else None)
-    out = plan.config.out
-    click.echo(f"Report: {out / 'report.md'} and {out / 'report.html'}")
+    click.echo(f"Report: {plan.config.out / 'report.html'} (and report.md)")
 
 
 def _print_verdict(verdict: Any) -> None:
@@ -422,7 +426,7 @@ def _print_verdict(verdict: Any) -> None:
             f"; on clean data it is {gap:+.4f} R² from the best baseline on average "
             f"(worst {worst:+.4f})"
         )
-    click.echo(text + ".")
+    click.echo(textwrap.fill(text + ".", max(40, shutil.get_terminal_size().columns)))
 
 
 if __name__ == "__main__":

