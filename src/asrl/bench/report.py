@@ -149,32 +149,48 @@ def load_results(out: Path, settings: dict[str, Any] | None = None) -> pd.DataFr
     return frame
 
 
+#: Scenarios of :mod:`asrl.bench.scenarios` in the order the report shows them.
+SCENARIO_ORDER = ("random", "leverage", "adversarial", "shift")
+
+
 def _shown_blocks(results: pd.DataFrame) -> list[str]:
     """The block columns that tell blocks apart here: always dataset and contamination,
-    the learner and the conditions only where they take several values."""
-    return [
+    the learner and the conditions only where they take several values; the learner
+    and then the scenario first, so that tables and heatmap read one at a time."""
+    shown = [
         c
         for c in block_columns(results)
         if c in ("dataset", "contamination") or results[c].nunique(dropna=False) > 1
     ]
+    return sorted(shown, key=lambda c: {"learner": 0, "scenario": 1}.get(c, 2))
+
+
+def _in_order(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted with the scenarios in :data:`SCENARIO_ORDER`, losses as :func:`_loss_order`."""
+
+    def key(index: pd.Index) -> pd.Index:
+        if index.name != "scenario":
+            return index
+        rank = {name: n for n, name in enumerate(SCENARIO_ORDER)}
+        return index.map(lambda v: f"{rank.get(v, len(rank)):02d}{v}")
+
+    return table.sort_index(key=key)[_loss_order(table.columns)]
 
 
 def mean_r2_table(results: pd.DataFrame) -> pd.DataFrame:
     """Mean test R^2: one row per block, one column per loss.
 
-    The index is (dataset, contamination), with the learner first and the conditions
-    (:data:`asrl.bench.stats.CONDITIONS`) before the level where they vary.
+    The index is (dataset, contamination); the learner, the scenario and the other
+    conditions (:data:`asrl.bench.stats.CONDITIONS`) join it where they vary.
     """
     index = _shown_blocks(results)
-    table = results.groupby([*index, "loss"], dropna=False)["r2"].mean().unstack("loss")
-    return table[_loss_order(table.columns)]
+    return _in_order(results.groupby([*index, "loss"], dropna=False)["r2"].mean().unstack("loss"))
 
 
 def _sd_table(results: pd.DataFrame) -> pd.DataFrame:
     """Standard deviation of the test R^2 over seeds x folds, shaped as :func:`mean_r2_table`."""
     index = _shown_blocks(results)
-    table = results.groupby([*index, "loss"], dropna=False)["r2"].std().unstack("loss")
-    return table[_loss_order(table.columns)]
+    return _in_order(results.groupby([*index, "loss"], dropna=False)["r2"].std().unstack("loss"))
 
 
 def regret_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -414,8 +430,10 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    # bbox_inches="tight" grows the image to every label, so none is cut off.
-    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.08, metadata={"Software": None})
+    # A constrained layout keeps every label inside the figure; other figures are grown
+    # to their labels by bbox_inches="tight" (one more draw), so none is cut off.
+    tight = {} if fig.get_layout_engine() is not None else {"bbox_inches": "tight"}
+    fig.savefig(path, dpi=110, pad_inches=0.08, metadata={"Software": None}, **tight)
     _pyplot().close(fig)
     return path
 
@@ -494,14 +512,22 @@ def _regret_heatmap(table: pd.DataFrame, path: Path) -> Path:
         label.set_fontweight("bold" if is_asrl(str(loss)) else "normal")
     ax.set_yticks(range(n_rows))
     ax.set_yticklabels(_row_labels(table))
-    datasets = [k[table.index.names.index("dataset")] for k in table.index]
+    # a thick rule between scenarios (the first grouping level), a thin one between datasets
+    names = list(table.index.names)
+    groups = [n for n in names if n not in ("learner", "contamination")]
+    keys = [dict(zip(names, k if isinstance(k, tuple) else (k,), strict=True)) for k in table.index]
     for i in range(1, n_rows):
-        if datasets[i] != datasets[i - 1]:
-            ax.axhline(i - 0.5, color="#333", lw=1.2)
+        changed = [g for g in groups if keys[i][g] != keys[i - 1][g]]
+        if changed:
+            thick = len(groups) > 1 and groups[0] in changed
+            ax.axhline(i - 0.5, color="black" if thick else "#444", lw=2.6 if thick else 1.0)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    # at most 16 rows tall, at the top, so a tall heatmap's scale sits next to its first rows
+    bar = fig.colorbar(
+        image, ax=ax, fraction=0.04, pad=0.02, shrink=min(1.0, 16 / n_rows), anchor=(0.0, 1.0)
+    )
     ticks = np.linspace(0, REGRET_SATURATION, 5)
     bar.set_ticks(ticks, labels=["0"] + [f"{-t:g}" for t in ticks[1:-1]] + [f"≤ {-ticks[-1]:g}"])
     bar.set_label("regret: R² minus the row's best")
@@ -1313,7 +1339,7 @@ def render_report(
     title = "ASRL benchmark: should I use ASRL on data like mine?"
     lede = _lede(results, learners)
     ordered = list(verdicts.values())
-    headline = [f"{v.headline}" for v in ordered]
+    headline = [v.headline.replace("R^2", "R²") for v in ordered]
     (out / "report.md").write_text(_markdown(title, lede, ordered, glance, sections))
     (out / "report.html").write_text(_html(title, lede, ordered, glance, sections))
     table = mean_r2_table(results)
