@@ -287,7 +287,8 @@ def test_results_belong_to_their_configuration(files, tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     assert "resumed" not in first.stdout
     # Two files with one stem are two datasets.
-    assert "  a/data: 40 rows" in first.stdout and "  b/data: 40 rows" in first.stdout
+    assert "  a/data: 40 rows" in first.stdout
+    assert "  b/data: 40 rows" in first.stdout
     assert sorted(set(_fits(tmp_path / "out")["dataset"])) == ["a/data", "b/data"]
     rerun = asrl(*run, "--target", "t", cwd=tmp_path)
     assert "resumed: 16 of 16 fits already done" in rerun.stdout
@@ -325,7 +326,8 @@ def test_id_like_columns_are_dropped_with_a_note(files, tmp_path):
     assert set(_fits(tmp_path / "out")["dropped"]) == {"Unnamed: 0,name"}
     kept = asrl(*args, "--keep-columns", "--drop", "colour", "--out", "out", cwd=tmp_path)
     assert kept.returncode == 0, kept.stderr[-3000:]
-    assert "dropped colour (--drop)" in kept.stdout and "ID-like" not in kept.stdout
+    assert "dropped colour (--drop)" in kept.stdout
+    assert "ID-like" not in kept.stdout
     assert set(_fits(tmp_path / "out")["dropped"]) == {"colour"}
 
 
@@ -413,3 +415,37 @@ def test_workers_end_with_their_parent_after_kill_9(files, tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, "workers outlived their killed parent"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_ctrl_c_stops_the_run_with_a_message_and_keeps_what_is_done(files, tmp_path):
+    process = subprocess.Popen(
+        [
+            *ASRL_CLI,
+            "bench",
+            *("--data", "diabetes", "--losses", "mse,mae", "--rounds", "3000", "--jobs", "2"),
+            *("--out", str(tmp_path / "out")),
+        ],
+        cwd=files,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while time.monotonic() < deadline and len(workers) < 2:
+        time.sleep(0.2)
+        workers = _children(process.pid)
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stdout + stderr
+    assert "fits are saved in" in stderr
+    assert "run the same command again to resume" in stderr
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(map(_alive, workers)):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)]

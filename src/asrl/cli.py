@@ -18,7 +18,6 @@ from .bench.config import (
     KINDS,
     LEARNERS,
     PRESETS,
-    SCENARIOS,
     BenchConfig,
 )
 
@@ -26,23 +25,29 @@ DEFAULTS = BenchConfig()
 
 
 class CommandError(click.ClickException):
-    """A one-line ``Error: ...`` on stderr: exit status 2 for a usage error (an option
-    to change), 1 for a missing package."""
+    """A usage error: one line ``Error: ...`` on stderr (the option and the fix), exit 2."""
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
-        self.exit_code = exit_code
 
 
-def _missing(error: ImportError, command: str, extra: str | None = None) -> CommandError:
+class MissingPackage(CommandError):
+    """A package is not installed: one line naming the extra to install, exit 1."""
+
+    exit_code = 1
+
+
+def _missing(error: ImportError, command: str, extra: str | None = None) -> MissingPackage:
     """The error for a package that is not installed, naming the extra to install."""
     from .bench.deps import MissingDependency, extra_for
 
     if isinstance(error, MissingDependency):
-        return CommandError(str(error), 1)
+        return MissingPackage(str(error))
     module = error.name or "a package"
     extra = extra or extra_for(module) or "all"
-    return CommandError(f'{command} needs {module}: pip install "asrl[{extra}]"', 1)
+    return MissingPackage(f'{command} needs {module}: pip install "asrl[{extra}]"')
 
 
 def _floats(option: str, text: str) -> tuple[float, ...]:
@@ -129,8 +134,6 @@ def example(name: str, contamination: float, seeds: int, epochs: int, plot: Path
         if (error.name or "").partition(".")[0] not in ("torch", "sklearn"):
             raise
         raise _missing(error, f"asrl example {name}", "torch,sklearn") from None
-
-
 
 
 @main.command()
@@ -397,8 +400,7 @@ def _print_summary(plan: Any, report: dict[str, Any]) -> None:
             best = table.max(axis=0)
             for label, row in table.iterrows():
                 cells = [
-                    Text(f"{v:.4f}", style="bold" if v == best[c] else "")
-                    for c, v in row.items()
+                    Text(f"{v:.4f}", style="bold" if v == best[c] else "") for c, v in row.items()
                 ]
                 view.add_row(Text(str(label)), *cells)
             console.print(view)

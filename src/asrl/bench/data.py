@@ -115,7 +115,9 @@ def dataset_names(specs: tuple[str, ...]) -> list[str]:
         )
     depth = [0] * len(specs)
     while True:
-        names = [options[min(d, len(options) - 1)] for options, d in zip(choices, depth)]
+        names = [
+            options[min(d, len(options) - 1)] for options, d in zip(choices, depth, strict=True)
+        ]
         clash = [i for i, name in enumerate(names) if names.count(name) > 1]
         growing = [i for i in clash if depth[i] < len(choices[i]) - 1]
         if not growing:
@@ -152,14 +154,9 @@ def _read_frame(spec: str) -> tuple[pd.DataFrame, str | None]:
         except (pd.errors.ParserError, UnicodeDecodeError) as error:
             first = str(error).strip().splitlines()[0]
             raise ValueError(f"--data {spec}: cannot read it as CSV ({first}).") from None
-    try:
-        import pyarrow  # noqa: F401  (pandas reads Parquet through it)
-    except ImportError:
-        from .deps import MissingDependency
+    from .deps import check_installed
 
-        raise MissingDependency(
-            f'--data {spec}: reading Parquet needs pyarrow: pip install "asrl[bench]"'
-        ) from None
+    check_installed("pyarrow", "bench", f"--data {spec}: reading Parquet")
     try:
         return pd.read_parquet(path), None
     except (OSError, ValueError) as error:
@@ -247,7 +244,7 @@ def _target(frame: pd.DataFrame, target: str, spec: str) -> np.ndarray:
             f"--target {target} of {spec} is not numeric (e.g. {example!r}); a regression "
             f"needs a numeric target ({choices})."
         )
-    return y
+    return np.asarray(y, dtype=float)
 
 
 def _digest(X: pd.DataFrame, y: np.ndarray) -> str:
@@ -299,7 +296,7 @@ def load_dataset(
         )
     if target in drop:
         raise ValueError(f"--drop {target}: that is the --target; drop other columns.")
-    notes = []
+    notes: list[str] = []
     dropped: list[str] = list(drop)
     frame = _numeric_text(frame, [c for c in frame.columns if c != target], notes)
     if drop:

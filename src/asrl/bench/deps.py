@@ -58,9 +58,7 @@ pip install "asrl[lightgbm]"
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingDependency(
-            f'{purpose} needs {module}: pip install "asrl[{extra}]"'
-        ) from None
+        raise MissingDependency(f'{purpose} needs {module}: pip install "asrl[{extra}]"') from None
 
 
 def check_installed(module: str, extra: str, purpose: str) -> None:

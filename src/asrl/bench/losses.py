@@ -116,10 +116,10 @@ q_high, thresholds, c1, c2, weights, hessian, min_hessian, threshold_sample.
         raise ValueError(f"--losses {label}: close the parameters with ']', e.g. asrl[q_low=0.4].")
     if name in ASRL_VARIANTS:
         if bracket and name != "asrl":
-            preset = ",".join(f"{k}={v}" for k, v in ASRL_VARIANTS[name].items())
+            items = ",".join(f"{k}={v}" for k, v in ASRL_VARIANTS[name].items())
             raise ValueError(
                 f"--losses {label}: parameters go on asrl, not on the variant {name}; "
-                f"write asrl[{preset},{rest[:-1]}]."
+                f"write asrl[{items},{rest[:-1]}]."
             )
         preset = ASRL_VARIANTS[name]
         registry = "asrl"

@@ -128,21 +128,21 @@ def prepare(config: BenchConfig) -> Plan:
             )
     datasets = {}
     notes = []
-    for spec, name in zip(config.data, dataset_names(config.data)):
+    for source, name in zip(config.data, dataset_names(config.data), strict=True):
         data = load_dataset(
-            spec,
+            source,
             config.target,
             config.max_rows,
             name=name,
             drop=config.drop,
             keep_columns=config.keep_columns,
         )
-        _check_size(data, config, spec)
+        _check_size(data, config, source)
         if "shift" in config.scenarios:
             along = shift_features(data.X, data.y)[: config.folds]
             if not along:
                 raise ValueError(
-                    f"--scenario shift: {spec} has no numeric feature with {MIN_TEST_ROWS} or "
+                    f"--scenario shift: {source} has no numeric feature with {MIN_TEST_ROWS} or "
                     "more rows (and 10 %) above its 75th percentile; leave out shift for it."
                 )
             notes.append(f"{name}: the shift splits train and test along {', '.join(along)}")

@@ -187,4 +187,3 @@ def splits(
         test = np.flatnonzero(known & (values > cut))
         result.append((train, test))
     return result
-
