@@ -866,24 +866,27 @@ def _inline_html(text: str) -> str:
     return text.replace("R^2", "R²")
 
 
-def _markdown(
-    title: str,
-    lede: list[str],
-    verdicts: list[Verdict],
-    glance: dict[str, list[_Figure]],
-    sections: list[_Section],
-) -> str:
-    lines = [f"# {title}", ""]
-    lines += [*(f"{t}\n" for t in lede)]
-    for verdict in verdicts:
+@dataclass(frozen=True)
+class _Document:
+    title: str
+    lede: list[str]
+    verdicts: list[Verdict]
+    glance: dict[str, list[_Figure]]  # the first screen's figures, by learner
+    sections: list[_Section]
+
+
+def _markdown(doc: _Document) -> str:
+    lines = [f"# {doc.title}", ""]
+    lines += [*(f"{t}\n" for t in doc.lede)]
+    for verdict in doc.verdicts:
         lines += [f"**{verdict.headline}**", ""]
         lines += [f"- {p}" for p in verdict.points] + [""]
-    for learner, figures in glance.items():
-        if len(glance) > 1:
+    for learner, figures in doc.glance.items():
+        if len(doc.glance) > 1:
             lines += [f"### {_learner_name(learner)} at a glance", ""]
         for figure in figures:
             lines += _markdown_figure(figure)
-    for section in sections:
+    for section in doc.sections:
         lines += [f"## {section.title}", ""]
         for block in section.blocks:
             if isinstance(block, _Heading):
@@ -987,17 +990,11 @@ def _html_table(table: _Table) -> str:
     return "".join(out)
 
 
-def _html(
-    title: str,
-    lede: list[str],
-    verdicts: list[Verdict],
-    glance: dict[str, list[_Figure]],
-    sections: list[_Section],
-) -> str:
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    body += [f"<p class='lede'>{_inline_html(t)}</p>" for t in lede]
+def _html(doc: _Document) -> str:
+    body = [f"<h1>{html.escape(doc.title)}</h1>"]
+    body += [f"<p class='lede'>{_inline_html(t)}</p>" for t in doc.lede]
     body.append("<section id='verdict' class='verdicts'>")
-    for verdict in verdicts:
+    for verdict in doc.verdicts:
         points = "".join(f"<li>{_inline_html(p)}</li>" for p in verdict.points)
         body.append(
             f"<div class='verdict'><h2>{html.escape(_learner_name(verdict.learner))}</h2>"
@@ -1005,16 +1002,16 @@ def _html(
         )
     body.append("</section>")
     body.append("<section id='at-a-glance'>")
-    for learner, figures in glance.items():
-        if len(glance) > 1:
+    for learner, figures in doc.glance.items():
+        if len(doc.glance) > 1:
             body.append(f"<h3>{html.escape(_learner_name(learner))} at a glance</h3>")
         body.append(
             "<div class='figrow glance'>" + "".join(_html_figure(f) for f in figures) + "</div>"
         )
     body.append("</section>")
-    links = " ".join(f"<a href='#{s.anchor}'>{_inline_html(s.title)}</a>" for s in sections)
+    links = " ".join(f"<a href='#{s.anchor}'>{_inline_html(s.title)}</a>" for s in doc.sections)
     body.append(f"<nav>Details: {links}</nav>")
-    for section in sections:
+    for section in doc.sections:
         body.append(f"<section id='{section.anchor}'><h2>{_inline_html(section.title)}</h2>")
         if section.folded:
             body.append(f"<details><summary>{_inline_html(section.folded)}</summary>")
@@ -1037,7 +1034,7 @@ def _html(
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
+        f"<title>{html.escape(doc.title)}</title><style>{_CSS}</style></head>"
         f"<body>{''.join(body)}</body></html>\n"
     )
 
@@ -1145,8 +1142,9 @@ def render_report(
 
     ``results`` has the columns of results.csv (:data:`asrl.bench.run.RESULT_COLUMNS`);
     ``curves`` those of curves.csv. Returns the key numbers: ``table`` (mean R^2),
-    ``verdicts`` and ``rankings`` by learner, ``tests``; ``verdict`` (:func:`bar_verdict`)
-    and ``ranking`` of the only (else the first) learner.
+    ``verdicts`` and ``rankings`` by learner, ``headline`` (one line per learner, for a
+    terminal), ``tests``; ``verdict`` (:func:`bar_verdict`) and ``ranking`` of the only
+    (else the first) learner.
     """
     if results.empty:
         raise ValueError("no result rows to report.")
@@ -1177,12 +1175,13 @@ def render_report(
         reference = verdict.numbers.get("reference") or _reference(table.columns)
         n_splits = int(sub.groupby([*block_columns(sub), "loss"], dropna=False).size().median())
         glance[learner] = []
+        where = " in one scenario" if "scenario" in table.index.names else ""
         glance[learner].append(
             _Figure(
                 f"regret-{slug}",
                 _regret_heatmap(table, out / f"regret-{slug}.png"),
                 f"Regret heatmap, {who}",
-                f"**Regret, {who}.** Each row is a dataset at one share of contaminated "
+                f"**Regret, {who}.** Each row is a dataset{where} at one share of contaminated "
                 "training labels, each column a loss (ASRL's variants in red type). A cell is "
                 "the loss's mean test R^2 minus the best mean R^2 of its row: the boxed "
                 "'best' won the row, -0.05 is 0.05 R^2 worse. White is as good as the best; "
@@ -1340,8 +1339,9 @@ def render_report(
     lede = _lede(results, learners)
     ordered = list(verdicts.values())
     headline = [v.headline.replace("R^2", "R²") for v in ordered]
-    (out / "report.md").write_text(_markdown(title, lede, ordered, glance, sections))
-    (out / "report.html").write_text(_html(title, lede, ordered, glance, sections))
+    doc = _Document(title, lede, ordered, glance, sections)
+    (out / "report.md").write_text(_markdown(doc))
+    (out / "report.html").write_text(_html(doc))
     table = mean_r2_table(results)
     only = learners[0]
     return {
