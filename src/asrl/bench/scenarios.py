@@ -27,13 +27,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .config import KINDS, SCENARIOS
+
 __all__ = ["KINDS", "SCENARIOS", "contaminate", "leverage", "shift_features", "splits"]
-
-#: Noise kinds (``--kind``).
-KINDS = ("symmetric", "asymmetric", "student-t")
-
-#: Which rows are corrupted and how the data are split (``--scenario``).
-SCENARIOS = ("random", "leverage", "adversarial", "shift")
 
 #: Least share of rows strictly above its 75th percentile for a feature to shift along.
 SHIFT_MIN_TEST = 0.1
