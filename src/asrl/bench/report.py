@@ -748,7 +748,7 @@ def _shapes(losses: list[str], colours: dict[str, str], path: Path) -> Path | No
     sample = np.random.default_rng(0).standard_normal(20_000)
     grid = np.linspace(-6, 6, 601)
     zero = np.zeros_like(grid)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.4), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.3), layout="constrained")
     drawn = []
     for name in losses:
         try:
@@ -947,7 +947,8 @@ figcaption{font-size:.88em;color:#444;margin-top:.3em}
 table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
 td,th{border:1px solid #ccc;padding:2px 7px;text-align:right;white-space:nowrap}
 th{background:#f5f5f5;position:sticky;top:0}
-td.text,th.text{text-align:left}
+td.text,th.text,td.long{text-align:left}
+td.long{white-space:normal;min-width:24em}
 .note{color:#888;font-size:.85em;margin-left:.3em}
 .caption{font-weight:600;margin:.8em 0 .2em}
 nav{font-size:.92em;margin:1.2em 0;padding:.4em .8em;background:#f7f7f7;border-radius:6px}
@@ -984,7 +985,8 @@ def _html_table(table: _Table) -> str:
                 cell = f"<b>{cell}</b>"
             if note:
                 cell += f"<span class='note'>{html.escape(note)}</span>"
-            out.append(f"<td>{cell}</td>" if numeric[j] else f"<td class='text'>{cell}</td>")
+            kind = "" if numeric[j] else " class='long'" if len(value) > 40 else " class='text'"
+            out.append(f"<td{kind}>{cell}</td>")
         out.append("</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
