@@ -310,10 +310,13 @@ def _say(text: str, indent: str = "") -> None:
 def _announce(plan: Any) -> None:
     config = plan.config
     levels = ", ".join(f"{c:g}" for c in config.contamination)
-    _say(
-        f"asrl bench: {config.learner}, {config.rounds} rounds, depth {config.max_depth}, "
-        f"learning rate {config.learning_rate}; {config.folds} folds x {config.seeds} seed(s)"
+    learner = (
+        "linear (IRLS)"
+        if config.learner == "linear"
+        else f"{config.learner}, {config.rounds} rounds, depth {config.max_depth}, "
+        f"learning rate {config.learning_rate}"
     )
+    _say(f"asrl bench: {learner}; {config.folds} folds x {config.seeds} seed(s)")
     fits = "1 fit" if config.jobs == 1 else f"{config.jobs} parallel fits"
     _say(
         f"contamination {levels} ({config.kind} noise; scenario {', '.join(config.scenarios)})"
