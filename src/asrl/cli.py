@@ -234,6 +234,10 @@ def bench(**options: Any) -> None:
         from .bench.run import prepare, run_bench
 
         plan = prepare(config)
+        try:
+            config.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"--out {config.out}: cannot create it ({error.strerror}).") from None
     except ValueError as error:
         raise CommandError(str(error)) from None
     except FileNotFoundError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,13 @@ class BenchConfig:
                 f"--out {self.out} is a file; give a folder (a new one, or that of an "
                 "earlier run to resume it)."
             )
+        existing = next(
+            p for p in (self.out.absolute(), *self.out.absolute().parents) if p.exists()
+        )
+        if not existing.is_dir():
+            raise ValueError(f"--out {self.out}: {existing} is a file, so no folder can go there.")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f"--out {self.out}: no permission to write in {existing}.")
         return self
 
     def settings(self) -> dict[str, Any]:
