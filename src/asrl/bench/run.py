@@ -201,7 +201,9 @@ def fit_one(
         config.kind,
         _rng(task, config.kind),
         scenario=task.scenario,
-        features=numeric_features(data.X.iloc[train]).to_numpy(),
+        features=(
+            numeric_features(data.X.iloc[train]).to_numpy() if task.scenario == "leverage" else None
+        ),
     )
     X = prepare_features(config.learner, data.X)
     X_train, X_test, y_test = X.iloc[train], X.iloc[test], data.y[test]

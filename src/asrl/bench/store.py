@@ -112,8 +112,16 @@ class ResultStore:
         self.results = out / "results.csv"
         self.curves = out / "curves.csv"
         self.notes: list[str] = []
-        for path in (self.results, self.curves):
-            if path.exists() and not self.all_results.exists() and "data_hash" not in _header(path):
+        if not self.all_results.exists():
+            for path, store, columns in (
+                (self.curves, self.all_curves, CURVE_COLUMNS),
+                (self.results, self.all_results, RESULT_COLUMNS),
+            ):
+                if not path.exists():
+                    continue
+                if "data_hash" in _header(path):  # the store was deleted: keep these rows
+                    _replace(store, columns, _read_rows(path, columns))
+                    continue
                 old = path.with_name(path.stem + ".old.csv")
                 os.replace(path, old)
                 self.notes.append(
