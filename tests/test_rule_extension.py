@@ -10,16 +10,13 @@ import numpy as np
 import pytest
 
 from asrl import ASRL, THRESHOLD_RULES
-from asrl.core.rules import Quantiles, ordered_thresholds
+
+from .toy_rule import toy_rule
 
 
-def toy_rule(params, ops):
-    """Thresholds at the 0.3 and 0.8 quantiles of |u|, whatever q_low and q_high say."""
-    d1, d2, largest = yield Quantiles((0.3, 0.8))
-    return ordered_thresholds(d1, d2, largest, ops)
-
-
-THRESHOLD_RULES["toy"] = toy_rule
+@pytest.fixture(autouse=True)
+def _registered(monkeypatch):
+    monkeypatch.setitem(THRESHOLD_RULES, "toy", toy_rule)
 
 
 def residuals(n=500, seed=0, dtype=np.float64):
@@ -92,3 +89,41 @@ def test_the_linear_model_uses_the_new_rule():
     np.testing.assert_allclose(
         model.statistics_.deltas, (np.quantile(a, 0.3), np.quantile(a, 0.8)), rtol=1e-12
     )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_uses_the_new_rule(dtype):
+    torch = pytest.importorskip("torch")
+    from asrl.torch import ASRLLoss, asrl_statistics
+
+    u = residuals(dtype=np.dtype(dtype))
+    pred, target = torch.from_numpy(u.copy()), torch.zeros(u.size, dtype=getattr(torch, dtype))
+    got = asrl_statistics(pred, target, thresholds="toy")
+    expected = ASRL(thresholds="toy").statistics(np.zeros_like(u), u)
+    assert tuple(float(d) for d in got.deltas) == expected.deltas
+    # The module trains with it: its gradient is ASRL's psi with those thresholds.
+    pred.requires_grad_(True)
+    ASRLLoss(thresholds="toy", reduction="sum")(pred, target).backward()
+    psi = ASRL().gradient(np.zeros_like(u), u, statistics=expected)
+    np.testing.assert_allclose(pred.grad.numpy(), psi, rtol=1e-6)
+
+
+def test_jax_uses_the_new_rule():
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from asrl.jax import asrl_loss, asrl_statistics
+
+    u = residuals(dtype=np.float32)
+    got = asrl_statistics(jnp.asarray(u), jnp.zeros(u.size), thresholds="toy")
+    expected = ASRL(thresholds="toy").statistics(np.zeros_like(u), u)
+    assert tuple(float(d) for d in got.deltas) == expected.deltas
+    grad = jax.grad(lambda p: asrl_loss(p, jnp.zeros(u.size), thresholds="toy").sum())
+    psi = ASRL().gradient(np.zeros_like(u), u, statistics=expected)
+    np.testing.assert_allclose(np.asarray(jax.jit(grad)(jnp.asarray(u))), psi, rtol=1e-6)
+
+
+# Dask: test_a_threshold_rule_registered_in_a_test_module_trains_on_the_workers in
+# tests/test_dask.py trains ASRLDaskXGBRegressor(thresholds="toy") on the LocalCluster of
+# worker processes that module starts, with this same rule (tests/toy_rule.py), and
+# checks every round's thresholds against the single-machine loss.
