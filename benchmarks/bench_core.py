@@ -44,15 +44,26 @@ def interleaved_ratio(
 
 
 def cases(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Callable[[], object]]:
-    """The timed calls: with thresholds computed, with them given, and alone."""
-    loss = ASRL()
-    deltas = loss.thresholds(y_true, y_pred)
+    """The timed calls: with exact or subsampled thresholds computed, with them given
+    (with and without output buffers), and the statistics alone."""
+    exact, sampled = ASRL(threshold_sample=None), ASRL()
+    statistics = exact.statistics(y_true, y_pred)
+    g, h = np.empty_like(y_true), np.empty_like(y_true)
     return {
-        "gradient_hessian (thresholds)": partial(loss.gradient_hessian, y_true, y_pred),
-        "gradient_hessian (deltas given)": partial(
-            loss.gradient_hessian, y_true, y_pred, deltas=deltas
+        "gradient_hessian (exact thresholds)": partial(exact.gradient_hessian, y_true, y_pred),
+        "gradient_hessian (subsampled)": partial(sampled.gradient_hessian, y_true, y_pred),
+        "gradient_hessian (given)": partial(
+            exact.gradient_hessian, y_true, y_pred, statistics=statistics
         ),
-        "thresholds only": partial(loss.thresholds, y_true, y_pred),
+        "gradient_hessian (given, buffers)": partial(
+            exact.gradient_hessian,
+            y_true,
+            y_pred,
+            statistics=statistics,
+            gradient_out=g,
+            hessian_out=h,
+        ),
+        "statistics only (exact)": partial(exact.statistics, y_true, y_pred),
     }
 
 
@@ -65,7 +76,7 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     print(f"numpy {np.__version__}; float32; median of {args.repeats} interleaved ratios")
-    print(f"{'n':>10}  {'case':<34} {'ms':>9} {'abs ms':>8} {'ratio':>7}")
+    print(f"{'n':>10}  {'case':<36} {'ms':>9} {'abs ms':>8} {'ratio':>7}")
     for size in args.sizes:
         n = int(size)
         y_true = rng.standard_normal(n).astype(np.float32)
@@ -73,7 +84,7 @@ def main() -> None:
         u = y_pred - y_true
         for name, fn in cases(y_true, y_pred).items():
             ratio, t_c, t_b = interleaved_ratio(fn, partial(np.abs, u), args.repeats, args.inner)
-            print(f"{n:>10}  {name:<34} {t_c * 1e3:9.2f} {t_b * 1e3:8.3f} {ratio:7.1f}")
+            print(f"{n:>10}  {name:<36} {t_c * 1e3:9.2f} {t_b * 1e3:8.3f} {ratio:7.1f}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import numpy as np
 import xgboost as xgb
 
 from asrl import ASRL
-from asrl._boosting import BoostingObjective
+from asrl._boosting import BoostingRound
 from asrl.xgboost import ASRLXGBRegressor
 
 
@@ -57,7 +57,7 @@ def main() -> None:
         f"{statistics.median(ratios):.3f} (median of {args.pairs} interleaved pairs)"
     )
 
-    state = BoostingObjective(ASRL(threshold_sample=65536), y)
+    state = BoostingRound(ASRL(threshold_sample=65536), y)
     pred = np.full_like(y, np.median(y)) + rng.normal(size=args.rows).astype(np.float32)
     call_times, abs_times = [], []
     for _ in range(30):

@@ -8,9 +8,6 @@ from hypothesis.extra.numpy import arrays
 
 from asrl import ASRL
 
-magnitudes = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
-
-
 @st.composite
 def residual_arrays(draw, min_size=1, max_size=60, dtype=np.float64):
     """Residual vectors with a mix of scales, ties and exact zeros."""
@@ -43,7 +40,3 @@ def deltas(draw):
     """A valid pair 0 < d1 <= d2."""
     d1 = draw(st.floats(1e-3, 1e3))
     return d1, d1 * draw(st.floats(1.0, 50.0))
-
-
-def zeros_like(u):
-    return np.zeros_like(u)

@@ -24,8 +24,7 @@ from asrl import ASRL, ASRLStatistics, get_loss
 from asrl.linear import (
     _ASRL_DEFAULTS,
     ASRLLinearRegressor,
-    _irls_step,
-    _objective,
+    _Problem,
     _solve_normal,
     _solve_svd,
 )
@@ -124,13 +123,12 @@ def test_irls_step_never_increases_the_objective_for_fixed_thresholds(
     X, y, weight, coef, intercept = problem
     if not fit_intercept:
         intercept = 0.0
-    new_coef, new_intercept, fixed = _irls_step(
-        loss, X, y, weight, coef, intercept, alpha, fit_intercept
-    )
+    problem = _Problem(loss, X, y, weight, alpha, fit_intercept)
+    new_coef, new_intercept, fixed = problem.step(coef, intercept)
     if isinstance(loss, ASRL):
         assert isinstance(fixed, ASRLStatistics)
-    before = _objective(loss, X, y, weight, coef, intercept, alpha, fixed)
-    after = _objective(loss, X, y, weight, new_coef, new_intercept, alpha, fixed)
+    before = problem.objective(coef, intercept, fixed)
+    after = problem.objective(new_coef, new_intercept, fixed)
     assert after <= before * (1 + 1e-9) + 1e-300
 
 
@@ -138,7 +136,7 @@ def test_irls_step_uses_thresholds_of_the_current_residuals():
     X, y, _ = make_data(0)
     loss = ASRL()
     coef, intercept = np.ones(X.shape[1]), 0.5
-    _, _, fixed = _irls_step(loss, X, y, None, coef, intercept, 0.0, True)
+    _, _, fixed = _Problem(loss, X, y, None, 0.0, True).step(coef, intercept)
     assert fixed == loss.statistics(y, X @ coef + intercept)
 
 
@@ -179,9 +177,8 @@ def test_robust_start_is_the_weighted_median():
         model = ASRLLinearRegressor(max_iter=1).fit(X, y, sample_weight=weight)
     loss = ASRL()
     start = loss.best_constant(y, sample_weight=weight)
-    expected, expected_intercept, _ = _irls_step(
-        loss, X, y, weight, np.zeros(X.shape[1]), start, 0.0, True
-    )
+    problem = _Problem(loss, X, y, weight, 0.0, True)
+    expected, expected_intercept, _ = problem.step(np.zeros(X.shape[1]), start)
     np.testing.assert_allclose(model.coef_, expected, rtol=1e-12)
     assert model.intercept_ == pytest.approx(expected_intercept, rel=1e-12)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -148,88 +149,77 @@ def _weighted_ridge(
     return coef, y_mean - float(x_mean @ coef)
 
 
-def _objective(
-    loss: BaseLoss,
-    X: Array,
-    y: Array,
-    sample_weight: Array | None,
-    coef: Array,
-    intercept: float,
-    alpha: float,
-    statistics: Any,
-) -> float:
-    """``sum(w * rho) + alpha / 2 * |coef|^2`` with these loss statistics."""
-    rho = loss.loss(y, X @ coef + intercept, sample_weight=sample_weight, statistics=statistics)
-    return float(rho.sum()) + 0.5 * alpha * float(coef @ coef)
+@dataclass(frozen=True)
+class _Problem:
+    """The penalised problem of one ``fit``: the loss, the data and the penalty."""
 
+    loss: BaseLoss
+    X: Array
+    y: Array
+    sample_weight: Array | None
+    alpha: float
+    fit_intercept: bool
 
-def _irls_step(
-    loss: BaseLoss,
-    X: Array,
-    y: Array,
-    sample_weight: Array | None,
-    coef: Array,
-    intercept: float,
-    alpha: float,
-    fit_intercept: bool,
-) -> tuple[Array, float, Any]:
-    """One IRLS (majorize-minimize) step; also returns the statistics it held fixed.
-
-    The loss statistics (ASRL's thresholds) are computed from the current residuals
-    and then held fixed; the curvature ``w * psi(u) / u`` of the loss object is the
-    weight of the least-squares problem. Since ``psi(u) = h(u) u``, the Newton step
-    with this curvature and the weighted least-squares solution are the same point,
-    and solving for it directly avoids forming the working response.
-    """
-    prediction = X @ coef + intercept
-    statistics = loss.statistics(y, prediction, sample_weight=sample_weight)
-    _, h = loss.gradient_hessian(y, prediction, sample_weight=sample_weight, statistics=statistics)
-    new_coef, new_intercept = _weighted_ridge(
-        X, y, h.astype(np.float64, copy=False), alpha, fit_intercept
-    )
-    return new_coef, new_intercept, statistics
-
-
-def _fit_irls(
-    loss: BaseLoss,
-    X: Array,
-    y: Array,
-    sample_weight: Array | None,
-    coef: Array,
-    intercept: float,
-    alpha: float,
-    fit_intercept: bool,
-    max_iter: int,
-    tol: float,
-) -> tuple[Array, float, int]:
-    """IRLS steps from ``(coef, intercept)`` until the relative change is at most ``tol``.
-
-    Returns the coefficients, the intercept and the number of steps; warns with a
-    ``ConvergenceWarning`` if ``max_iter`` steps did not reach ``tol``.
-    """
-    n_iter = 0
-    change = size = 0.0
-    while n_iter < max_iter:
-        n_iter += 1
-        new_coef, new_intercept, _ = _irls_step(
-            loss, X, y, sample_weight, coef, intercept, alpha, fit_intercept
+    def objective(self, coef: Array, intercept: float, statistics: Any) -> float:
+        """``sum(w * rho) + alpha / 2 * |coef|^2`` with these loss statistics."""
+        rho = self.loss.loss(
+            self.y,
+            self.X @ coef + intercept,
+            sample_weight=self.sample_weight,
+            statistics=statistics,
         )
-        change = max(
-            float(np.abs(new_coef - coef).max(initial=0.0)), abs(new_intercept - intercept)
+        return float(rho.sum()) + 0.5 * self.alpha * float(coef @ coef)
+
+    def step(self, coef: Array, intercept: float) -> tuple[Array, float, Any]:
+        """One IRLS (majorize-minimize) step; also returns the statistics it held fixed.
+
+        The loss statistics (ASRL's thresholds) are computed from the current residuals
+        and then held fixed; the hessian ``w * psi(u) / u`` of the loss object is the
+        weight of the least-squares problem. Since ``psi(u) = h(u) u``, the Newton step
+        with this hessian and the weighted least-squares solution are the same point,
+        and solving for it directly avoids forming the working response.
+        """
+        prediction = self.X @ coef + intercept
+        w = self.sample_weight
+        statistics = self.loss.statistics(self.y, prediction, sample_weight=w)
+        _, h = self.loss.gradient_hessian(
+            self.y, prediction, sample_weight=w, statistics=statistics
         )
-        size = max(float(np.abs(new_coef).max(initial=0.0)), abs(new_intercept))
-        coef, intercept = new_coef, new_intercept
-        if change <= tol * size:
-            return coef, intercept, n_iter
-    relative = change / size if size > 0 else np.inf
-    warnings.warn(
-        f"ASRLLinearRegressor did not converge in max_iter={max_iter} iterations: the "
-        f"last step changed the coefficients by {relative:.3g} relative to their size, "
-        f"above tol={tol:g}. Increase max_iter.",
-        ConvergenceWarning,
-        stacklevel=3,
-    )
-    return coef, intercept, n_iter
+        new_coef, new_intercept = _weighted_ridge(
+            self.X, self.y, h.astype(np.float64, copy=False), self.alpha, self.fit_intercept
+        )
+        return new_coef, new_intercept, statistics
+
+    def fit(
+        self, coef: Array, intercept: float, max_iter: int, tol: float
+    ) -> tuple[Array, float, int]:
+        """IRLS steps from ``(coef, intercept)`` until the relative change is at most
+        ``tol``.
+
+        Returns the coefficients, the intercept and the number of steps; warns with a
+        ``ConvergenceWarning`` if ``max_iter`` steps did not reach ``tol``.
+        """
+        n_iter = 0
+        change = size = 0.0
+        while n_iter < max_iter:
+            n_iter += 1
+            new_coef, new_intercept, _ = self.step(coef, intercept)
+            change = max(
+                float(np.abs(new_coef - coef).max(initial=0.0)), abs(new_intercept - intercept)
+            )
+            size = max(float(np.abs(new_coef).max(initial=0.0)), abs(new_intercept))
+            coef, intercept = new_coef, new_intercept
+            if change <= tol * size:
+                return coef, intercept, n_iter
+        relative = change / size if size > 0 else np.inf
+        warnings.warn(
+            f"ASRLLinearRegressor did not converge in max_iter={max_iter} iterations: the "
+            f"last step changed the coefficients by {relative:.3g} relative to their size, "
+            f"above tol={tol:g}. Increase max_iter.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+        return coef, intercept, n_iter
 
 
 class ASRLLinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -302,7 +292,7 @@ class ASRLLinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         The loss object used.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape ``(n_features_in_,)``
         Feature names, when ``X`` has string column names (a pandas DataFrame).
 
     See Also
@@ -458,9 +448,8 @@ class ASRLLinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             if fit_intercept:
                 intercept = loss.best_constant(target, sample_weight=weight)
 
-        coef, intercept, n_iter = _fit_irls(
-            loss, features, target, weight, coef, intercept, alpha, fit_intercept, max_iter, tol
-        )
+        problem = _Problem(loss, features, target, weight, alpha, fit_intercept)
+        coef, intercept, n_iter = problem.fit(coef, intercept, max_iter, tol)
         self.coef_ = coef
         self.intercept_ = float(intercept)
         self.n_iter_ = n_iter

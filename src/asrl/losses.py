@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,6 +63,7 @@ __all__ = [
 ]
 
 Array = NDArray[np.floating[Any]]
+Out = tuple[Array, Array] | None
 
 
 class BaseLoss:
@@ -199,13 +201,15 @@ class BaseLoss:
         return statistics
 
     # -- the unchecked residual methods (hot paths) -----------------------------------
+    # Subclasses implement the hooks _rho, _psi and _psi_hessian; ``out`` is a pair of
+    # output arrays or None.
     def residual_loss(self, u: Array, statistics: Any) -> Array:
         """Elementwise loss of the residuals ``u`` with these statistics (unchecked)."""
-        raise NotImplementedError
+        return self._rho(u, statistics)
 
     def residual_gradient(self, u: Array, statistics: Any) -> Array:
         """Elementwise gradient ``d loss / d y_pred`` at residuals ``u`` (unchecked)."""
-        raise NotImplementedError
+        return self._psi(u, statistics)
 
     def residual_gradient_hessian(
         self,
@@ -219,6 +223,16 @@ class BaseLoss:
 
         ``u`` may be overwritten (it is scratch space for the fused kernels).
         """
+        out = None if gradient_out is None or hessian_out is None else (gradient_out, hessian_out)
+        return self._psi_hessian(u, statistics, out)
+
+    def _rho(self, u: Array, statistics: Any) -> Array:
+        raise NotImplementedError
+
+    def _psi(self, u: Array, statistics: Any) -> Array:
+        raise NotImplementedError
+
+    def _psi_hessian(self, u: Array, statistics: Any, out: Out) -> tuple[Array, Array]:
         raise NotImplementedError
 
     # -- the checked public methods ------------------------------------------------------
@@ -238,6 +252,20 @@ class BaseLoss:
         else:
             statistics = self.check_statistics(statistics)
         return u, w, statistics
+
+    def _weighted(
+        self,
+        method: Callable[[Array, Any], Array],
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: Any,
+        statistics: Any,
+    ) -> Array:
+        """An elementwise residual method on checked input, times the weights."""
+        with np.errstate(over="ignore", under="ignore"):
+            u, w, stats = self._prepare(y_true, y_pred, sample_weight, statistics)
+            values = method(u, stats)
+            return values if w is None else np.multiply(values, w, out=values)
 
     def loss(
         self,
@@ -264,10 +292,7 @@ class BaseLoss:
         -------
         ndarray of the inputs' shape; float32 if both inputs are float32, else float64.
         """
-        with np.errstate(over="ignore", under="ignore"):
-            u, w, stats = self._prepare(y_true, y_pred, sample_weight, statistics)
-            rho = self.residual_loss(u, stats)
-            return rho if w is None else np.multiply(rho, w, out=rho)
+        return self._weighted(self.residual_loss, y_true, y_pred, sample_weight, statistics)
 
     def gradient(
         self,
@@ -278,10 +303,7 @@ class BaseLoss:
         statistics: Any = None,
     ) -> Array:
         """Elementwise ``d loss / d y_pred`` (statistics held fixed), times the weights."""
-        with np.errstate(over="ignore", under="ignore"):
-            u, w, stats = self._prepare(y_true, y_pred, sample_weight, statistics)
-            psi = self.residual_gradient(u, stats)
-            return psi if w is None else np.multiply(psi, w, out=psi)
+        return self._weighted(self.residual_gradient, y_true, y_pred, sample_weight, statistics)
 
     def gradient_hessian(
         self,
@@ -439,36 +461,24 @@ class ASRL(BaseLoss):
     def _stats(self, u: Array, statistics: ASRLStatistics) -> tuple[Any, ...]:
         return _scalars(u, (*statistics.deltas, *(statistics.scales or ())))
 
-    def residual_loss(self, u: Array, statistics: Any) -> Array:
-        """Elementwise loss of the residuals ``u`` with these statistics (unchecked)."""
+    def _rho(self, u: Array, statistics: Any) -> Array:
         stats, abs_u = self._stats(u, statistics), np.abs(u)
         if self.continuous:
             return formulas.continuous_rho(abs_u, *stats)
         return formulas.stats_rho(abs_u, *stats)
 
-    def residual_gradient(self, u: Array, statistics: Any) -> Array:
-        """Elementwise gradient at residuals ``u`` (unchecked)."""
+    def _psi(self, u: Array, statistics: Any) -> Array:
         stats = self._stats(u, statistics)
         if self.continuous:
             return formulas.continuous_psi(u, np.abs(u), *stats)
         return formulas.stats_psi(u, np.abs(u), *stats)
 
-    def residual_gradient_hessian(
-        self,
-        u: Array,
-        statistics: Any,
-        *,
-        gradient_out: Array | None = None,
-        hessian_out: Array | None = None,
-    ) -> tuple[Array, Array]:
-        """Gradient and hessian at residuals ``u`` (unchecked); ``u`` may be overwritten."""
+    def _psi_hessian(self, u: Array, statistics: Any, out: Out) -> tuple[Array, Array]:
         stats = self._stats(u, statistics)
         hessian, floor = self.params.hessian, self.params.min_hessian
         if hessian == "irls" and self.continuous:
-            if gradient_out is None or hessian_out is None:
-                gradient_out, hessian_out = np.empty_like(u), np.empty_like(u)
             d1, d2 = stats
-            return formulas.continuous_psi_irls(u, d1, d2, out=(gradient_out, hessian_out))
+            return formulas.continuous_psi_irls(u, d1, d2, out=out)
         abs_u = np.abs(u)
         if self.continuous:
             g = formulas.continuous_psi(u, abs_u, *stats)
@@ -485,14 +495,15 @@ class ASRL(BaseLoss):
                 h = formulas.stats_exact_hessian(abs_u, stats[0], stats[2], floor)
             else:
                 h = np.ones_like(u)
-        return _into(g, gradient_out), _into(h, hessian_out)
+        return _into(g, h, out)
 
 
-def _into(values: Array, out: Array | None) -> Array:
-    """``values`` copied into ``out`` if a buffer is given (else ``values`` itself)."""
+def _into(gradient: Array, hessian: Array, out: Out) -> tuple[Array, Array]:
+    """The pair copied into ``out`` if buffers are given (else the pair itself)."""
     if out is None:
-        return values
-    np.copyto(out, values)
+        return gradient, hessian
+    np.copyto(out[0], gradient)
+    np.copyto(out[1], hessian)
     return out
 
 
@@ -510,26 +521,14 @@ class SquaredError(BaseLoss):
 
     name = "mse"
 
-    def residual_loss(self, u: Array, statistics: Any) -> Array:
-        """``u^2 / 2``."""
+    def _rho(self, u: Array, statistics: Any) -> Array:
         return 0.5 * u * u
 
-    def residual_gradient(self, u: Array, statistics: Any) -> Array:
-        """``u`` (a copy)."""
+    def _psi(self, u: Array, statistics: Any) -> Array:
         return u.copy()
 
-    def residual_gradient_hessian(
-        self,
-        u: Array,
-        statistics: Any,
-        *,
-        gradient_out: Array | None = None,
-        hessian_out: Array | None = None,
-    ) -> tuple[Array, Array]:
-        """``(u, 1)``."""
-        h = np.ones_like(u) if hessian_out is None else hessian_out
-        h.fill(1)
-        return _into(u, gradient_out), h
+    def _psi_hessian(self, u: Array, statistics: Any, out: Out) -> tuple[Array, Array]:
+        return _into(u, np.ones_like(u), out)
 
     def best_constant(self, y_true: ArrayLike, *, sample_weight: ArrayLike | None = None) -> float:
         """The weighted mean of ``y_true``, the minimiser of the squared error."""
@@ -551,59 +550,41 @@ class AbsoluteError(BaseLoss):
     name = "mae"
     approx_hessian = True
 
-    def residual_loss(self, u: Array, statistics: Any) -> Array:
-        """``|u|``."""
+    def _rho(self, u: Array, statistics: Any) -> Array:
         return formulas.absolute_rho(np.abs(u))
 
-    def residual_gradient(self, u: Array, statistics: Any) -> Array:
-        """``sign(u)``."""
+    def _psi(self, u: Array, statistics: Any) -> Array:
         return formulas.absolute_psi(u)
 
-    def residual_gradient_hessian(
-        self,
-        u: Array,
-        statistics: Any,
-        *,
-        gradient_out: Array | None = None,
-        hessian_out: Array | None = None,
-    ) -> tuple[Array, Array]:
-        """``(sign(u), 1)``."""
-        g = formulas.absolute_psi(u) if gradient_out is None else np.sign(u, out=gradient_out)
-        h = np.ones_like(u) if hessian_out is None else hessian_out
-        h.fill(1)
-        return g, h
+    def _psi_hessian(self, u: Array, statistics: Any, out: Out) -> tuple[Array, Array]:
+        return _into(formulas.absolute_psi(u), np.ones_like(u), out)
 
 
-class _HuberFamily(BaseLoss):
-    """Huber's loss with a ``delta`` from :meth:`_delta`; hessian by ``hessian``."""
+class _DeltaLoss(BaseLoss):
+    """A loss with one scale ``delta``: its parameter, or (the adaptive forms) its
+    residual statistic."""
 
     params: Any
+
+    def _delta(self, u: Array, statistics: Any) -> Any:
+        return u.dtype.type(self.params.delta if statistics is None else statistics.delta)
+
+
+class _HuberFamily(_DeltaLoss):
+    """Huber's loss with the hessian chosen by ``hessian``."""
 
     @property
     def approx_hessian(self) -> bool:  # type: ignore[override]
         """True unless ``hessian="exact"``."""
         return bool(self.params.hessian != "exact")
 
-    def _delta(self, u: Array, statistics: Any) -> Any:
-        return u.dtype.type(self.params.delta)
-
-    def residual_loss(self, u: Array, statistics: Any) -> Array:
-        """Huber's loss at residuals ``u``."""
+    def _rho(self, u: Array, statistics: Any) -> Array:
         return formulas.huber_rho(np.abs(u), self._delta(u, statistics))
 
-    def residual_gradient(self, u: Array, statistics: Any) -> Array:
-        """``sign(u) min(|u|, delta)``."""
+    def _psi(self, u: Array, statistics: Any) -> Array:
         return formulas.huber_psi(u, np.abs(u), self._delta(u, statistics))
 
-    def residual_gradient_hessian(
-        self,
-        u: Array,
-        statistics: Any,
-        *,
-        gradient_out: Array | None = None,
-        hessian_out: Array | None = None,
-    ) -> tuple[Array, Array]:
-        """Huber's gradient and the hessian chosen by ``hessian``."""
+    def _psi_hessian(self, u: Array, statistics: Any, out: Out) -> tuple[Array, Array]:
         delta, abs_u = self._delta(u, statistics), np.abs(u)
         g = formulas.huber_psi(u, abs_u, delta)
         if self.params.hessian == "irls":
@@ -612,7 +593,7 @@ class _HuberFamily(BaseLoss):
             h = formulas.continuous_exact_hessian(abs_u, delta, self.params.min_hessian)
         else:
             h = np.ones_like(u)
-        return _into(g, gradient_out), _into(h, hessian_out)
+        return _into(g, h, out)
 
 
 class Huber(_HuberFamily):
@@ -667,11 +648,8 @@ class AdaptiveHuber(_HuberFamily):
         """``delta`` at the ``alpha``-quantile of ``|u|``."""
         return adaptive_huber_rule(self.params.alpha, ops)
 
-    def _delta(self, u: Array, statistics: Any) -> Any:
-        return u.dtype.type(statistics.delta)
 
-
-class PseudoHuber(BaseLoss):
+class PseudoHuber(_DeltaLoss):
     """Pseudo-Huber ``delta^2 (sqrt(1 + (u/delta)^2) - 1)`` with its exact hessian.
 
     Gradient and hessian equal XGBoost's ``reg:pseudohubererror`` with
@@ -692,30 +670,17 @@ class PseudoHuber(BaseLoss):
     name = "pseudo-huber"
     Params: ClassVar[type[Any]] = PseudoHuberParams
 
-    def _delta(self, u: Array, statistics: Any) -> Any:
-        return u.dtype.type(self.params.delta)
-
-    def residual_loss(self, u: Array, statistics: Any) -> Array:
-        """Pseudo-Huber's loss at residuals ``u``."""
+    def _rho(self, u: Array, statistics: Any) -> Array:
         return formulas.pseudo_huber_rho(np.abs(u), self._delta(u, statistics))
 
-    def residual_gradient(self, u: Array, statistics: Any) -> Array:
-        """``u / sqrt(1 + (u/delta)^2)``."""
+    def _psi(self, u: Array, statistics: Any) -> Array:
         return formulas.pseudo_huber_psi(u, np.abs(u), self._delta(u, statistics))
 
-    def residual_gradient_hessian(
-        self,
-        u: Array,
-        statistics: Any,
-        *,
-        gradient_out: Array | None = None,
-        hessian_out: Array | None = None,
-    ) -> tuple[Array, Array]:
-        """The gradient and the exact second derivative."""
+    def _psi_hessian(self, u: Array, statistics: Any, out: Out) -> tuple[Array, Array]:
         delta, abs_u = self._delta(u, statistics), np.abs(u)
         g = formulas.pseudo_huber_psi(u, abs_u, delta)
         h = formulas.pseudo_huber_hessian(abs_u, delta)
-        return _into(g, gradient_out), _into(h, hessian_out)
+        return _into(g, h, out)
 
 
 class AutoPseudoHuber(PseudoHuber):
@@ -738,9 +703,6 @@ class AutoPseudoHuber(PseudoHuber):
     def statistics_rule(self, ops: Scalars) -> Rule:
         """``delta = (mean of sqrt|u|)**2``."""
         return auto_pseudo_huber_rule(ops)
-
-    def _delta(self, u: Array, statistics: Any) -> Any:
-        return u.dtype.type(statistics.delta)
 
 
 #: Every loss by name; the estimators, the CLI and the benchmark all pick from here.

@@ -92,7 +92,7 @@ class ASRLParams:
         Floor of the ``"exact"`` hessian, in (0, 1].
     threshold_sample : int or None, default 65536
         Above this many residuals the statistics (thresholds, scales) come from a
-        fixed pseudo-random subsample of this size (:func:`asrl.core.subsample`:
+        fixed pseudo-random subsample of this size (:func:`asrl.core.quantiles.subsample`:
         quantile levels within 0.0105 with probability 1 - 1e-6); exact below. None:
         always exact. At least 100.
     """

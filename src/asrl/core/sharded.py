@@ -123,7 +123,7 @@ class Shard:
         This worker's values, flattened; may be empty.
     sample_weight : array_like of the same size, optional
         Non-negative weights (not checked here); elements of zero weight are ignored by
-        weighted requests, as :func:`weighted_quantiles` ignores them.
+        weighted requests, as :func:`~asrl.core.quantiles.weighted_quantiles` ignores them.
     buffers : dict, optional
         Where to keep the shard-sized work arrays (about 14 bytes per element), to reuse
         them in the next round's ``Shard`` of the same size; one ``Shard`` at a time may
@@ -393,8 +393,11 @@ def _radix_search(
     the first key whose cumulative weight exceeds ``position``).
 
     ``first`` is the reduced histogram of the top bits. Returns, per target, ``(key,
-    count below, weight below, count equal, weight equal)``.
+    count below, weight below, count equal, weight equal)``; no targets, no requests
+    (a histogram with no prefixes would bin every element).
     """
+    if not targets:
+        return []
     widths = _radix_widths(bits)
     prefix = [0] * len(targets)
     rest = [position for _, position in targets]
@@ -567,9 +570,10 @@ def sharded_rule(
 ) -> Generator[ShardRequest, NDArray[Any], Any]:
     """Protocol: the result of ``rule`` on the residuals held by all shards together.
 
-    Each request of the rule becomes a sub-protocol: :class:`Quantiles` by
-    :func:`sharded_quantiles` (exact order statistics), :class:`Largest` by
-    :func:`sharded_max_abs`, :class:`Mean` by :func:`sharded_mean`. The result equals
+    Each request of the rule becomes a sub-protocol:
+    :class:`~asrl.core.rules.Quantiles` by :func:`sharded_quantiles` (exact order
+    statistics), :class:`~asrl.core.rules.Largest` by :func:`sharded_max_abs`,
+    :class:`~asrl.core.rules.Mean` by :func:`sharded_mean`. The result equals
     :func:`asrl.core.rules.run_local` on the concatenated residuals (without a
     subsample), bit for bit without weights and when no mean is asked for, otherwise
     within the bounds those protocols state.
