@@ -29,7 +29,16 @@ import pandas as pd
 
 from .config import KINDS, SCENARIOS
 
-__all__ = ["KINDS", "SCENARIOS", "contaminate", "leverage", "shift_features", "splits"]
+__all__ = [
+    "KINDS",
+    "SCENARIOS",
+    "SHIFT_MIN_TEST",
+    "contaminate",
+    "leverage",
+    "numeric_features",
+    "shift_features",
+    "splits",
+]
 
 #: Least share of rows strictly above its 75th percentile for a feature to shift along.
 SHIFT_MIN_TEST = 0.1
