@@ -175,3 +175,24 @@ def test_shift_splits_train_below_the_75th_percentile_and_test_above():
         assert (X[column].to_numpy()[test] > cut).all()
         assert len(train) + len(test) == n
     assert len(splits("random", X, y, folds=4, seed=0)) == 4
+
+
+def test_clean_fits_are_not_repeated_for_each_placement_of_outliers():
+    from asrl.bench.run import prepare
+
+    config = BenchConfig(
+        data=("diabetes",),
+        scenarios=("random", "leverage", "adversarial"),
+        contamination=(0.0, 0.2),
+        losses=("mse",),
+        folds=2,
+    ).validate()
+    tasks = prepare(config).tasks
+    clean = {t.scenario for t in tasks if t.contamination == 0}
+    assert clean == {"random"}
+    assert {t.scenario for t in tasks if t.contamination == 0.2} == set(config.scenarios)
+    # Without the random scenario the others keep their clean fits.
+    alone = BenchConfig(
+        data=("diabetes",), scenarios=("leverage",), contamination=(0.0, 0.2), losses=("mse",)
+    ).validate()
+    assert {t.contamination for t in prepare(alone).tasks} == {0.0, 0.2}

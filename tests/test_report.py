@@ -461,3 +461,12 @@ def test_report_in_headless_chromium(report, tmp_path, width):
     assert seen["verdict"][2] < 300
     regret = next(f for f in seen["figures"] if f["id"] == "regret-xgboost")
     assert seen["verdict"][2] < regret["box"][2] < 1000 < seen["table"][2]
+
+
+def test_the_verdict_names_the_variant_it_is_about_when_the_default_was_not_run():
+    results, _ = synthetic_results(losses=("mse", "mae", "asrl-scale"))
+    verdict = learner_verdict(results)
+    assert "ASRL (asrl-scale)" in verdict.headline
+    assert "default" not in verdict.headline
+    full, _ = synthetic_results(losses=("mse", "mae", "asrl", "asrl-scale"))
+    assert "ASRL's default" in learner_verdict(full).headline

@@ -379,29 +379,31 @@ def learner_verdict(results: pd.DataFrame, ranking: Ranking | None = None) -> Ve
             f"{len(ranking.mean_ranks)} losses (1 = best), {lead}; Friedman p = "
             f"{ranking.friedman_p:.2g}."
         )
+    # The loss the verdict is about: the package default, or the first ASRL variant run.
+    subject = "ASRL's default" if reference == "asrl" else f"ASRL ({reference})"
     if len(dirty) and numbers["contaminated_wins"] / len(dirty) >= CONVINCING:
         share_text = f"{numbers['contaminated_wins']} of {len(dirty)}"
         if met:
             headline = (
-                f"Yes, with {who}: ASRL's default beat every baseline in {share_text} "
+                f"Yes, with {who}: {subject} beat every baseline in {share_text} "
                 f"contaminated blocks and matched the best baseline on clean data."
             )
         else:
             headline = (
-                f"Yes with {who}, if your training labels may hold outliers: ASRL's default "
+                f"Yes with {who}, if your training labels may hold outliers: {subject} "
                 f"beat every baseline in {share_text} contaminated blocks. On clean data it "
                 f"costs {-clean.mean():.3f} R^2 on average."
             )
     elif len(dirty):
         often = regret_table(table.loc[dirty.index]).eq(0).sum().idxmax()
         headline = (
-            f"Not clearly, with {who}: ASRL's default beat every baseline in only "
+            f"Not clearly, with {who}: {subject} beat every baseline in only "
             f"{numbers['contaminated_wins']} of {len(dirty)} contaminated blocks; {often} "
             "was the best loss most often."
         )
     else:
         headline = (
-            f"Only clean data was run with {who}: ASRL's default is {clean.mean():+.3f} R^2 "
+            f"Only clean data was run with {who}: {subject} is {clean.mean():+.3f} R^2 "
             "from the best baseline on average. Add --contamination levels to see where it "
             "helps."
         )
@@ -1142,7 +1144,7 @@ def render_report(
 ) -> dict[str, Any]:
     """Write report.md, report.html and the figures of these result rows into ``out``.
 
-    ``results`` has the columns of results.csv (:data:`asrl.bench.run.RESULT_COLUMNS`);
+    ``results`` has the columns of results.csv (:data:`asrl.bench.store.RESULT_COLUMNS`);
     ``curves`` those of curves.csv. Returns the key numbers: ``table`` (mean R^2),
     ``verdicts`` and ``rankings`` by learner, ``headline`` (one line per learner, for a
     terminal), ``tests``; ``verdict`` (:func:`bar_verdict`) and ``ranking`` of the only

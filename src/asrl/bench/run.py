@@ -147,15 +147,25 @@ def prepare(config: BenchConfig) -> Plan:
                 )
             notes.append(f"{name}: the shift splits train and test along {', '.join(along)}")
         datasets[name] = data
+    # Clean labels are clean however outliers would have been placed: the leverage and
+    # adversarial scenarios at 0 % are the random scenario's clean fits, so when that
+    # scenario runs too they are not fitted again.
+    same_as_random = {"leverage", "adversarial"} if "random" in config.scenarios else set()
+    if same_as_random & set(config.scenarios) and 0.0 in config.contamination:
+        notes.append(
+            "leverage and adversarial at 0 % contamination are the random scenario's clean "
+            "fits; they are not fitted again"
+        )
     plan = Plan(config, datasets, specs, skipped, notes=notes)
     for name, data in datasets.items():
         for scenario in config.scenarios:
             count = config.folds
             if scenario == "shift":
                 count = len(splits(scenario, data.X, data.y, config.folds, 0))
+            levels = [c for c in config.contamination if c > 0 or scenario not in same_as_random]
             for seed in range(config.seeds):
                 for fold in range(count):
-                    for contamination in config.contamination:
+                    for contamination in levels:
                         for spec in specs:
                             plan.tasks.append(
                                 Task(name, seed, fold, contamination, spec.label, scenario)
