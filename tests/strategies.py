@@ -8,6 +8,7 @@ from hypothesis.extra.numpy import arrays
 
 from asrl import ASRL
 
+
 @st.composite
 def residual_arrays(draw, min_size=1, max_size=60, dtype=np.float64):
     """Residual vectors with a mix of scales, ties and exact zeros."""

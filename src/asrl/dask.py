@@ -1,28 +1,30 @@
-r"""ASRL on Dask-distributed XGBoost, with thresholds taken from every worker's residuals.
+r"""ASRL on Dask-distributed XGBoost, with statistics taken from every worker's residuals.
 
 With ``xgboost.dask`` each worker computes the gradients of the rows it holds. ASRL's
 thresholds are quantiles of *all* residuals: a worker that took them from its own
-shard would train with a loss that changes with the partitioning. Here the workers
-find the global thresholds together at every boosting round, with a few allreduces
-inside XGBoost's own communicator (:mod:`xgboost.collective`), by radix selection on
-the bits of ``|u|`` (:func:`asrl.core.sharded_quantiles`). The order statistics are
-exact: without sample weights the thresholds equal ``asrl.ASRL(...).thresholds`` on all
-residuals together bit for bit; with weights they differ only by the rounding of
-weight sums (and, where tied residuals have unequal weights, by at most
-``1.5 w_max / (W - w_max)`` in quantile level). Gradients and curvatures then come
-from :mod:`asrl.core` with those thresholds held fixed. ``docs/distributed.md`` states
-the cost (3 allreduces and 64 KiB per worker and round, unweighted) and measures it.
+shard would train with a loss that changes with the partitioning. Here every worker
+runs the same :class:`asrl._boosting.BoostingRound` as a single machine, except that
+the round's residual statistics come from all workers together: the loss's rule
+(:meth:`asrl.losses.BaseLoss.statistics_rule`, written once in :mod:`asrl.core.rules`) is
+driven by :func:`asrl.core.sharded.sharded_rule`, whose requests are answered with a
+few allreduces inside XGBoost's own communicator (:mod:`xgboost.collective`): order
+statistics by radix selection on the bits of the residuals, means by summed moments.
+
+So every loss of :data:`asrl.LOSSES` and every threshold rule of
+:data:`asrl.THRESHOLD_RULES` (one registered at run time too) works here unchanged.
+The order statistics are exact: without sample weights, or with integer ones, the
+statistics equal the single-machine ``loss.statistics(...)`` of all residuals together
+bit for bit (with ``threshold_sample=None``); with other weights, and where a rule asks
+for a mean (the "stats" weights, ``"pseudo-huber-auto"``), they differ only by the
+rounding of sums added in another order (:func:`asrl.core.sharded.sharded_quantiles`,
+:func:`asrl.core.sharded.sharded_mean`). ``docs/distributed.md`` states the cost (3
+allreduces and 64 KiB per worker and round for the default ASRL) and measures it.
 
 - :class:`ASRLDaskXGBRegressor`: ``xgboost.dask.DaskXGBRegressor`` trained with ASRL
   (or a baseline of :data:`asrl.LOSSES`), started from the global weighted median of
   ``y``, with the global mean loss as its evaluation metric.
 - :func:`objective`, :func:`custom_metric` and :func:`base_score` for
   ``xgboost.dask.train``.
-
-Supported: ASRL with ``weights="continuous"`` and either threshold rule, every
-``hessian``; the baselines ``"mse"``, ``"mae"``, ``"huber"``, ``"pseudo-huber"`` and
-``"huber-adaptive"`` (its quantile is global too). ``weights="stats"`` and
-``"pseudo-huber-auto"`` need global moments and raise ``NotImplementedError``.
 
 Usage (not run here: it starts a cluster)::
 
@@ -34,45 +36,45 @@ Usage (not run here: it starts a cluster)::
         X = da.random.normal(size=(100_000, 10), chunks=(25_000, 10))
         y = X[:, 0] + da.random.standard_t(2, size=100_000, chunks=25_000)
         model = ASRLDaskXGBRegressor(n_estimators=100, max_depth=6).fit(X, y)
-        model.deltas_history_[-1]        # the thresholds of the last round
+        model.statistics_.deltas        # the thresholds of the last round
         model.predict(X).compute()
 
 Import this module only when Dask and XGBoost are installed
-(``pip install 'asrl[dask]'``); ``import asrl`` never imports it.
+(``pip install "asrl[dask]"``); ``import asrl`` never imports it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
 from collections.abc import Generator
 from typing import Any
 
-import dask.array as da
-import distributed
 import numpy as np
-from dask.delayed import delayed
 from numpy.typing import ArrayLike, NDArray
-from xgboost import collective
-from xgboost import dask as dxgb
 
 from . import core
-from ._boosting import (
-    LOSS_PARAM_DEFAULTS,
-    LOSS_PARAMS_DOC,
-    LossParamsMixin,
-    loss_params_of,
-    make_loss,
-)
-from .losses import ASRL, AdaptiveHuber, BaseLoss, SquaredError, get_loss
+from ._boosting import LOSS_PARAMS, LOSS_PARAMS_DOC, BoostingEstimator, BoostingRound, swapped
+from ._optional import missing
+from .core.rules import as_floats
+from .losses import BaseLoss, SquaredError, get_loss
+
+try:
+    import dask.array as da
+    import distributed
+    from dask.delayed import delayed
+    from xgboost import collective
+    from xgboost import dask as dxgb
+except ModuleNotFoundError as error:
+    raise missing("Dask", "dask") from error
 
 __all__ = [
     "ASRLDaskXGBRegressor",
     "DaskMetric",
     "DaskObjective",
     "base_score",
-    "check_supported",
     "collect_history",
     "custom_metric",
     "objective",
@@ -88,54 +90,25 @@ _OPS = {"sum": collective.Op.SUM, "max": collective.Op.MAX}
 
 
 # --------------------------------------------------------------------------------------
-# Which statistics each loss needs, as a sharded protocol
+# A loss's statistics across workers
 # --------------------------------------------------------------------------------------
 
 
-def check_supported(loss: BaseLoss) -> BaseLoss:
-    """Return ``loss`` if its residual statistics can be computed across workers.
-
-    Raises ``NotImplementedError`` naming the parameter otherwise.
-    """
-    if isinstance(loss, ASRL):
-        if loss.weights != "continuous":
-            raise NotImplementedError(
-                f"asrl.dask supports weights='continuous' only; got weights={loss.weights!r}. "
-                "The 'stats' form also needs global moments of the residuals (std, IQR)."
-            )
-        return loss
-    if isinstance(loss, AdaptiveHuber) or not loss.fixed_statistics:
-        return loss
-    raise NotImplementedError(
-        f"asrl.dask cannot compute the statistics of loss={loss.name!r} across workers "
-        f"({', '.join(loss.fixed_statistics)}); choose 'asrl' or a loss with fixed "
-        "parameters ('mse', 'mae', 'huber', 'pseudo-huber', 'huber-adaptive')."
-    )
-
-
 def statistics_protocol(loss: BaseLoss, *, weighted: bool) -> Protocol:
-    """Protocol returning ``loss``'s statistics of all shards' residuals as keywords.
+    """Protocol returning ``loss``'s statistics of all shards' residuals.
 
     The shards hold the residuals ``u = y_pred - y_true`` (``core.Shard(u, w)``); the
-    result is what ``loss.statistics`` returns on all of them together (ASRL:
-    ``{"deltas": (d1, d2)}``, as with ``threshold_sample=None``). Losses without
-    statistics get ``{}`` after a check that every residual is finite. Raises
-    ``FloatingPointError`` on every worker alike if a residual is NaN or infinite.
+    result is what ``loss.residual_statistics`` returns on all of them together
+    without a subsample (:func:`asrl.core.sharded.sharded_rule` runs the loss's rule).
+    A loss without statistics gets None, after a check that every residual is finite
+    (one 40-byte MAX allreduce). Raises ``FloatingPointError`` on every worker alike
+    if a residual is NaN or infinite (every registered rule asks for a quantile of
+    ``|u|`` or for ``max |u|``, which check it).
     """
-    if isinstance(loss, ASRL):
-        if loss.threshold_rule == "quantile":
-            rule = core.sharded_quantile_thresholds(
-                loss.q_low, loss.q_high, DTYPE, weighted=weighted
-            )
-        else:
-            rule = core.sharded_scale_thresholds(loss.c1, loss.c2, DTYPE, weighted=weighted)
-        return {"deltas": (yield from rule)}
-    if isinstance(loss, AdaptiveHuber):
-        alpha = loss.get_params()["alpha"]
-        delta, largest = yield from core.sharded_quantiles((alpha,), DTYPE, weighted=weighted)
-        return {"delta": core._positive_threshold(delta, largest, largest, DTYPE)}
-    yield from core.sharded_max_abs(DTYPE)
-    return {}
+    if loss.Statistics is None:
+        yield from core.sharded_max_abs(DTYPE)
+        return None
+    return (yield from core.sharded_rule(loss.statistics_rule, DTYPE, weighted=weighted))
 
 
 class _Traffic:
@@ -245,20 +218,18 @@ def collect_history(run_id: str, client: Any = None) -> dict[str, list[dict[str,
     return {address: records for address, records in found.items() if records}
 
 
-def _floats(fixed: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: tuple(float(x) for x in v) if isinstance(v, tuple) else float(v)
-        for k, v in fixed.items()
-    }
-
-
 # --------------------------------------------------------------------------------------
 # The objective on each worker
 # --------------------------------------------------------------------------------------
 
 
 class _WorkerState:
-    """One worker's labels, weights and work arrays for one training."""
+    """One worker's training: a :class:`BoostingRound` whose statistics are global.
+
+    Labels and weights are checked over all workers first (:func:`_census`), so a
+    worker may hold no rows, or rows of zero weight only: it then contributes zero
+    gradients and takes part in the statistics all the same.
+    """
 
     def __init__(self, loss: BaseLoss, y: ArrayLike, w: ArrayLike | None, run_id: str) -> None:
         self.loss = loss
@@ -269,40 +240,58 @@ class _WorkerState:
         if self.weighted and self.w is None:  # this worker holds no rows
             self.w = np.ones(0, dtype=DTYPE)
         self.n_calls = 0
-        self.fast = isinstance(loss, ASRL) and loss.hessian == "irls"
-        self.work = tuple(np.empty_like(self.y) for _ in range(4))
         self.buffers: dict[str, NDArray[Any]] = {}  # the protocol's, reused every round
+        self.traffic = _Traffic()
+        self.statistics: Any = None
+        self.joined = False
+        carries_weight = self.y.size and (self.w is None or bool((self.w > 0).any()))
+        self.round = (
+            BoostingRound(loss, self.y, self.w, dtype=DTYPE, statistics=self._statistics)
+            if carries_weight
+            else None
+        )
 
-    def __call__(self, preds: ArrayLike) -> tuple[Array, Array]:
-        pred = np.asarray(preds).reshape(-1)
-        if pred.shape != self.y.shape:
-            raise ValueError(
-                f"the booster passed {pred.shape[0]} predictions for {self.y.shape[0]} labels."
-            )
-        self.n_calls += 1
-        u, abs_u, g, h = self.work
-        np.subtract(pred, self.y, out=u, casting="same_kind")
-        traffic = _Traffic()
+    def _statistics(self, u: Array, w: Array | None, scratch: Array | None) -> Any:
+        """The round's statistics, from all workers' residuals (``BoostingRound`` calls it)."""
+        self.joined = True
         protocol = statistics_protocol(self.loss, weighted=self.weighted)
         try:
-            fixed = _allreduce(protocol, core.Shard(u, self.w, buffers=self.buffers), traffic)
+            self.statistics = _allreduce(
+                protocol, core.Shard(u, w, buffers=self.buffers), self.traffic
+            )
         except FloatingPointError:
             raise FloatingPointError(
                 f"the booster's predictions became non-finite at round {self.n_calls} "
-                "(on some worker); training diverged."
+                "(on another worker); training diverged."
             ) from None
-        if self.fast:
-            np.abs(u, out=abs_u)
-            d1, d2 = fixed["deltas"]
-            with np.errstate(over="ignore", under="ignore"):
-                core.continuous_psi_irls(u, abs_u, d1, d2, out=(g, h))
-            if self.w is not None:
-                np.multiply(g, self.w, out=g)
-                np.multiply(h, self.w, out=h)
-        elif self.y.size:
-            g, h = self.loss.gradient_hessian(self.y, pred, sample_weight=self.w, **fixed)
-            g, h = g.astype(DTYPE, copy=False), h.astype(DTYPE, copy=False)
-        entry = {"round": self.n_calls, "rows": int(self.y.size), **_floats(fixed)}
+        return self.statistics
+
+    def __call__(self, preds: ArrayLike) -> tuple[Array, Array]:
+        pred = np.asarray(preds).reshape(-1)
+        self.n_calls += 1
+        self.traffic, self.statistics, self.joined = _Traffic(), None, False
+        try:
+            if self.round is not None:
+                g, h = self.round(pred)
+            else:
+                if pred.shape != self.y.shape:
+                    raise ValueError(
+                        f"the booster passed {pred.size} predictions for {self.y.size} labels."
+                    )
+                self._statistics(pred - self.y, self.w, None)
+                g, h = np.zeros_like(self.y), np.zeros_like(self.y)
+        except FloatingPointError:
+            if not self.joined:
+                # This worker's own check failed before the statistics: run their
+                # protocol all the same, so that the workers waiting in it fail with
+                # this error too (at the same step), not with XGBoost's "Ring
+                # Allreduce failed" when this worker leaves.
+                with contextlib.suppress(FloatingPointError, ValueError):
+                    self._statistics(pred - self.y, self.w, None)
+            raise
+        stats = None if self.statistics is None else as_floats(self.statistics)
+        entry = {"round": self.n_calls, "rows": int(self.y.size), "statistics": stats}
+        traffic = self.traffic
         entry.update(allreduces=traffic.allreduces, bytes=traffic.bytes, seconds=traffic.seconds)
         _record(self.run_id, entry)
         return g, h
@@ -314,13 +303,13 @@ class DaskObjective:
     Each worker receives a copy; at its first call it reads its labels and weights
     (checked over all workers at once), then every round it computes the loss's
     statistics of all workers' residuals (:func:`statistics_protocol`) and its own
-    rows' gradients and curvatures with them. It works unchanged in ``xgboost.train``
+    rows' gradients and hessians with them. It works unchanged in ``xgboost.train``
     (one process: the allreduce is the identity).
 
     Parameters
     ----------
     loss : BaseLoss
-        A loss accepted by :func:`check_supported`.
+        Any loss of :data:`asrl.LOSSES`, with any threshold rule.
 
     Attributes
     ----------
@@ -329,7 +318,7 @@ class DaskObjective:
     """
 
     def __init__(self, loss: BaseLoss) -> None:
-        self.loss = check_supported(loss)
+        self.loss = loss
         self.run_id = uuid.uuid4().hex
         self._states: dict[tuple[str, int], tuple[Any, _WorkerState]] = {}
         self._lock = threading.Lock()
@@ -356,17 +345,18 @@ class DaskObjective:
         return entry[1]
 
     def __call__(self, preds: Array, dtrain: Any) -> tuple[Array, Array]:
-        """Gradient and curvature of this worker's rows (``obj(preds, dtrain)``)."""
+        """Gradient and hessian of this worker's rows (``obj(preds, dtrain)``)."""
         return self._state(dtrain, dtrain.get_label, dtrain.get_weight)(preds)
 
     def history(self, client: Any = None) -> dict[str, list[dict[str, Any]]]:
         """Remove and return the per-round records, by worker address.
 
-        Each record holds ``round``, this worker's ``rows``, the statistics used
-        (``deltas`` for ASRL), and the ``allreduces``, ``bytes`` (sent by this worker)
-        and ``seconds`` (local work and waiting included) they took. Pass the
-        ``distributed.Client`` to collect them from the workers; records made in this
-        process (``xgboost.train``) are under ``"local"``.
+        Each record holds ``round``, this worker's ``rows``, the ``statistics`` used
+        (e.g. ``ASRLStatistics(deltas=...)``, None for a loss without), and the
+        ``allreduces``, ``bytes`` (sent by this worker) and ``seconds`` (local work and
+        waiting included) they took. Pass the ``distributed.Client`` to collect them
+        from the workers; records made in this process (``xgboost.train``) are under
+        ``"local"``.
         """
         return collect_history(self.run_id, client)
 
@@ -394,7 +384,7 @@ class _SklearnObjective:
 
 
 def objective(loss: str | BaseLoss = "asrl", **params: Any) -> DaskObjective:
-    """An objective for ``xgboost.dask.train(obj=...)`` with global thresholds.
+    """An objective for ``xgboost.dask.train(obj=...)`` with global statistics.
 
     Parameters
     ----------
@@ -407,13 +397,13 @@ def objective(loss: str | BaseLoss = "asrl", **params: Any) -> DaskObjective:
     -------
     DaskObjective
         ``obj(preds, dtrain) -> (grad, hess)``; ``obj.history(client)`` returns the
-        thresholds each worker used at each round. Set ``base_score`` to
+        statistics each worker used at each round. Set ``base_score`` to
         :func:`base_score` yourself.
 
     Examples
     --------
     In one process (``xgboost.train``) the allreduce is the identity, so the
-    thresholds are those of the single-machine loss:
+    statistics are those of the single-machine loss:
 
     >>> import numpy as np, xgboost as xgb
     >>> from asrl import ASRL
@@ -425,7 +415,7 @@ def objective(loss: str | BaseLoss = "asrl", **params: Any) -> DaskObjective:
     >>> booster = xgb.train({"base_score": start, "verbosity": 0}, xgb.DMatrix(X, label=y),
     ...                     num_boost_round=2, obj=obj)
     >>> first = obj.history()["local"][0]
-    >>> first["deltas"] == ASRL(q_low=0.6).thresholds(y, np.full(200, start, "f4"))
+    >>> first["statistics"] == ASRL(q_low=0.6).statistics(y, np.full(200, start, "f4"))
     True
     """
     return DaskObjective(get_loss(loss, **params))
@@ -446,7 +436,7 @@ class DaskMetric:
     """
 
     def __init__(self, loss: BaseLoss) -> None:
-        self.loss = check_supported(loss)
+        self.loss = loss
         self.__name__ = loss.name
 
     def __call__(self, preds: Array, dmatrix: Any) -> tuple[str, float]:
@@ -468,13 +458,15 @@ class DaskMetric:
         if weighted and w is None:
             w = np.ones(0, dtype=DTYPE)
         u = pred - y
-        fixed = _allreduce(
-            statistics_protocol(self.loss, weighted=weighted), core.Shard(u, w), _Traffic()
-        )
+        protocol = statistics_protocol(self.loss, weighted=weighted)
+        statistics = _allreduce(protocol, core.Shard(u, w), _Traffic())
+        with np.errstate(over="ignore", under="ignore"):
+            rho = self.loss.residual_loss(u, statistics)
         local = np.zeros(2)
-        if y.size:
-            rho = self.loss.loss(y, pred, sample_weight=w, **fixed)
-            local[:] = rho.sum(dtype=np.float64), y.size if w is None else w.sum(dtype=np.float64)
+        if w is None:
+            local[:] = rho.sum(dtype=np.float64), y.size
+        else:
+            local[:] = (rho * w).sum(dtype=np.float64), w.sum(dtype=np.float64)
         total, mass = collective.allreduce(local, collective.Op.SUM)
         return float(total / mass)
 
@@ -617,9 +609,10 @@ def base_score(
     """The robust start for ``base_score`` over a Dask collection of labels.
 
     ``loss.best_constant`` of all labels as float32 (as XGBoost stores them): the
-    weighted median of ``y`` (the weighted mean for ``"mse"``), found by the radix
-    selection of :func:`asrl.core.sharded_quantiles` run over the blocks of ``y``, so
-    exact without weights and within its stated bound with them. Labels and weights are
+    weighted median of ``y`` (frequency weights, as on one machine; the weighted mean
+    for ``"mse"``), found by the radix selection of
+    :func:`asrl.core.sharded.sharded_quantiles` run over the blocks of ``y``, so exact
+    without weights and within its stated bound with them. Labels and weights are
     checked first (non-finite or negative values: how many and the first index).
     """
     labels, weights = _vectors(client, y, sample_weight)
@@ -631,35 +624,17 @@ def base_score(
 # --------------------------------------------------------------------------------------
 
 
-def _loss_params_doc() -> str:
-    """The boosting estimators' parameter docs, with ``threshold_sample`` as it is here."""
-    lines, skipping = [], False
-    for line in LOSS_PARAMS_DOC.splitlines(keepends=True):
-        if line.startswith("    threshold_sample"):
-            skipping = True
-            lines.append(
-                "    threshold_sample : int or None, default 65536\n"
-                "        Checked as by the single-machine estimator, but without effect: the\n"
-                "        distributed thresholds are always exact (radix selection costs each\n"
-                "        worker a few passes over its rows, no more than a subsample would).\n"
-            )
-        elif skipping and line.startswith("    ") and not line.startswith("     "):
-            skipping = False
-        if not skipping:
-            lines.append(line)
-    return "".join(lines)
-
-
-class ASRLDaskXGBRegressor(LossParamsMixin, dxgb.DaskXGBRegressor):
+class ASRLDaskXGBRegressor(BoostingEstimator, dxgb.DaskXGBRegressor):
     __doc__ = (
-        """``xgboost.dask.DaskXGBRegressor`` trained with ASRL with global thresholds.
+        """``xgboost.dask.DaskXGBRegressor`` trained with ASRL with global statistics.
 
-    The same parameters as :class:`asrl.xgboost.ASRLXGBRegressor`; the thresholds of
-    every round are computed from all workers' residuals (see :mod:`asrl.dask`).
+    The same parameters as :class:`asrl.xgboost.ASRLXGBRegressor`; the loss
+    statistics of every round (ASRL's thresholds) are computed from all workers'
+    residuals (see :mod:`asrl.dask`).
 
     Parameters
     ----------"""
-        + _loss_params_doc()
+        + LOSS_PARAMS_DOC
         + """    **kwargs
         Parameters of ``xgboost.dask.DaskXGBRegressor``. ``objective`` must stay at its
         default (this class supplies it). ``base_score`` defaults to the weighted
@@ -670,16 +645,23 @@ class ASRLDaskXGBRegressor(LossParamsMixin, dxgb.DaskXGBRegressor):
     ----------
     start_ : float
         The first prediction (``base_score``) used by the last ``fit``.
-    deltas_history_ : list of tuple
-        ASRL's thresholds at each round (the same on every worker).
-    deltas_ : tuple of float or None
-        The thresholds of the last round.
+    statistics_ : ASRLStatistics, DeltaStatistics or None
+        The loss statistics of the last round (``statistics_.deltas``: ASRL's
+        thresholds), the same on every worker; None for a loss without statistics.
+    statistics_history_ : list
+        The loss statistics of every round.
     worker_history_ : dict
-        Per worker address, one record per round: ``round``, ``rows``, the statistics
-        used (``deltas`` for ASRL), and the ``allreduces``, ``bytes`` and ``seconds``
-        they took (see :meth:`DaskObjective.history`).
+        Per worker address, one record per round: ``round``, ``rows``, the
+        ``statistics`` used, and the ``allreduces``, ``bytes`` and ``seconds`` they
+        took (see :meth:`DaskObjective.history`).
     n_objective_calls_ : int
         Rounds in which the objective was called.
+
+    Notes
+    -----
+    ``threshold_sample`` is checked as by the single-machine estimator but has no
+    effect: the distributed statistics are always exact (radix selection costs each
+    worker a few passes over its rows, no more than a subsample would).
     """
     )
 
@@ -696,12 +678,7 @@ class ASRLDaskXGBRegressor(LossParamsMixin, dxgb.DaskXGBRegressor):
         Labels and weights are checked over the whole collection before training.
         Needs a synchronous ``distributed.Client`` (the default client if none is set).
         """
-        if self.objective not in (None, "reg:squarederror"):
-            raise ValueError(
-                f"ASRLDaskXGBRegressor supplies its own objective; got objective="
-                f"{self.objective!r}. Choose the loss with loss=... instead."
-            )
-        loss = check_supported(make_loss(loss_params_of(self)))
+        loss = self._make_loss(self.objective)
         client = self.client
         if client.asynchronous:
             raise NotImplementedError(
@@ -709,33 +686,30 @@ class ASRLDaskXGBRegressor(LossParamsMixin, dxgb.DaskXGBRegressor):
                 "got an asynchronous one."
             )
         labels, weights = _vectors(client, y, sample_weight)
-        start = self.base_score
-        if start is None:
-            start = _start(client, loss, labels, weights)
+        start = (
+            _start(client, loss, labels, weights) if self.base_score is None else self.base_score
+        )
         train_objective = DaskObjective(loss)
-        # DaskXGBRegressor.fit reads these attributes; they are restored afterwards so
-        # that fit leaves the estimator's parameters as the user set them.
-        saved = (self.objective, self.base_score, self.eval_metric)
-        self.objective = _SklearnObjective(train_objective)
-        self.base_score = start
-        if self.eval_metric is None:
-            self.eval_metric = _SklearnMetric(DaskMetric(loss))
+        metric = _SklearnMetric(DaskMetric(loss)) if self.eval_metric is None else self.eval_metric
         try:
-            super().fit(X, y, sample_weight=sample_weight, **fit_params)
+            with swapped(
+                self,
+                objective=_SklearnObjective(train_objective),
+                base_score=start,
+                eval_metric=metric,
+            ):
+                super().fit(X, y, sample_weight=sample_weight, **fit_params)
         finally:
-            self.objective, self.base_score, self.eval_metric = saved
             history = train_objective.history(client)
-        self.start_ = float(start)  # type: ignore[arg-type]
         self.worker_history_ = history
         first = history[min(history)] if history else []
-        self.deltas_history_ = [tuple(r["deltas"]) for r in first if "deltas" in r]
-        self.deltas_ = self.deltas_history_[-1] if self.deltas_history_ else None
-        self.n_objective_calls_ = len(first)
+        statistics = [r["statistics"] for r in first if r["statistics"] is not None]
+        self._finish_fit(start, len(first), statistics)  # type: ignore[arg-type]
         return self
 
     def get_xgb_params(self) -> dict[str, Any]:
         """XGBoost's booster parameters, without this class's loss parameters."""
         params: dict[str, Any] = super().get_xgb_params()
-        for name in LOSS_PARAM_DEFAULTS:
+        for name in LOSS_PARAMS:
             params.pop(name, None)
         return params
