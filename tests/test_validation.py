@@ -253,3 +253,14 @@ def test_adaptive_baselines_accept_a_fixed_delta(name):
     fixed = loss.gradient(np.zeros(3), u, statistics=DeltaStatistics(1.0))
     plain = get_loss("huber" if name == "huber-adaptive" else "pseudo-huber", delta=1.0)
     np.testing.assert_array_equal(fixed, plain.gradient(np.zeros(3), u))
+
+
+@pytest.mark.parametrize("name", ["asrl", "pseudo-huber-auto"])
+def test_a_zero_weight_row_is_not_in_the_statistics_even_when_huge(name):
+    loss = get_loss(name, weights="stats") if name == "asrl" else get_loss(name)
+    u = np.array([0.5, -1.0, 2.0, 3.0, 1e300])
+    w = np.array([1.0, 2.0, 1.0, 1.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = loss.statistics(np.zeros(5), u, sample_weight=w)
+    assert got == loss.statistics(np.zeros(4), u[:4], sample_weight=w[:4])

@@ -330,12 +330,13 @@ def stats_scales(ops: Scalars) -> Rule:
     """Scales of the "stats" weights: ``(std(u), IQR(u) / 1.349, 1.4826 MAD(u))``.
 
     A zero scale becomes ``eps * max|u|``; each is then floored at ``tiny**(1/4)`` so
-    ``1 / s**2`` is finite. The standard deviation is computed on ``u / max|u|``, so
-    it cannot overflow.
+    ``1 / s**2`` is finite. The standard deviation is computed on ``u / max|u|`` (the
+    largest over every residual of positive weight, from a subsample or not), so it
+    cannot overflow.
     """
     xp = ops.xp
     q25, q75, _ = yield Quantiles((0.25, 0.75), of="raw")
-    (largest,) = yield Quantiles((), of="abs")
+    largest = yield Largest()
     unit = xp.where(largest > 0, largest, 1.0)
     mean = yield Mean("raw", scale=unit)
     var = yield Mean("square", centre=mean, scale=unit)
@@ -430,10 +431,19 @@ def run_local(
         centred: Array = np.abs(u_s - request.centre)
         return centred
 
-    def mean(x: Array) -> Any:
-        if w_s is None:
-            return np.mean(x)
-        return (w_s * x).sum() / w_s.sum()
+    def mean(request: Mean) -> Any:
+        x, w = u_s, w_s
+        if w is not None and not (w > 0).all():
+            # Over the rows of positive weight only: a zero-weight row is not in the
+            # sample (its value may even overflow, and 0 * inf is NaN).
+            keep = w > 0
+            x, w = x[keep], w[keep]
+        if request.of == "sqrt-abs":
+            f = np.sqrt(absolute(False) if x is u_s else np.abs(x))
+        else:
+            f = x / request.scale
+            f = f if request.of == "raw" else np.square(f - request.centre)
+        return np.mean(f) if w is None else (w * f).sum() / w.sum()
 
     def answer(request: Request) -> Any:
         if isinstance(request, Quantiles):
@@ -443,10 +453,7 @@ def run_local(
             if sample_weight is None:
                 return full.max()
             return full.max(where=sample_weight > 0, initial=full.dtype.type(0))
-        if request.of == "sqrt-abs":
-            return mean(np.sqrt(absolute(False)))
-        z = u_s / request.scale
-        return mean(z if request.of == "raw" else np.square(z - request.centre))
+        return mean(request)
 
     with np.errstate(over="ignore", under="ignore"):
         return _drive(rule(ops), answer)

@@ -226,16 +226,20 @@ class Shard:
         """``[sum w f(x), sum w]`` with ``f`` computed in the shard's dtype, as
         :func:`asrl.core.rules.run_local` computes it, and summed in float64."""
         of, centre, scale = request.values
-        x, dtype = self.x, self.x.dtype.type
-        if of == "sqrt-abs":
-            f = np.sqrt(np.abs(x))
-        else:
-            f = x / dtype(scale)
-            if of == "square":
-                f = np.square(f - dtype(centre))
-        if self.w is None:
-            return np.array([f.sum(dtype=np.float64), float(f.size)])
-        return np.array([(self.w * f).sum(dtype=np.float64), self.w.sum(dtype=np.float64)])
+        x, w, dtype = self.x, self.w, self.x.dtype.type
+        if w is not None and not (w > 0).all():
+            keep = w > 0  # a zero-weight row is not in the sample (0 * inf is NaN)
+            x, w = x[keep], w[keep]
+        with np.errstate(over="ignore", under="ignore"):
+            if of == "sqrt-abs":
+                f = np.sqrt(np.abs(x))
+            else:
+                f = x / dtype(scale)
+                if of == "square":
+                    f = np.square(f - dtype(centre))
+            if w is None:
+                return np.array([f.sum(dtype=np.float64), float(f.size)])
+            return np.array([(w * f).sum(dtype=np.float64), w.sum(dtype=np.float64)])
 
     def _histogram(
         self, keys: NDArray[Any], weights: Array | None, request: ShardRequest
