@@ -10,9 +10,10 @@ Cases, each against HuberLoss:
 - ``ASRLLoss()``: the default module (thresholds from the fixed subsample of 65536
   residuals above that size, closed-form backward, block-wise on the CPU);
 - ``threshold_sample=16384``: the same with a 4 times smaller subsample;
-- ``thresholds only``: :func:`asrl.torch.asrl_thresholds`, the part Huber lacks;
+- ``thresholds only``: :func:`asrl.torch.asrl_statistics`, the part Huber lacks;
 - ``autograd through rho``: the same thresholds, but autograd differentiating
-  ``core.continuous_rho`` instead of the closed-form gradient (the design not taken);
+  ``core.formulas.continuous_rho`` instead of the closed-form gradient (the design
+  not taken);
 - with ``--compile``, ``torch.compile`` of both losses (ratio of the compiled ones).
 
 Run: ``python benchmarks/bench_torch.py [--sizes 1e6 1e7] [--repeats 15] [--threads N]
@@ -27,8 +28,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from asrl import core
-from asrl.torch import ASRLLoss, asrl_thresholds
+from asrl.core import formulas
+from asrl.torch import ASRLLoss, asrl_statistics
 from bench_core import interleaved_ratio  # same timing protocol, one copy
 
 
@@ -46,8 +47,8 @@ def step(
 
 def autograd_rho(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """ASRL's mean with autograd through the branchless formula (for comparison)."""
-    d1, d2 = asrl_thresholds(x.detach(), y)
-    rho: torch.Tensor = core.continuous_rho((x - y).abs(), d1, d2, xp=torch)
+    d1, d2 = asrl_statistics(x.detach(), y).deltas
+    rho: torch.Tensor = formulas.continuous_rho((x - y).abs(), d1, d2, xp=torch)
     return rho.mean()
 
 
@@ -60,7 +61,7 @@ def cases(
     out: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
         "ASRLLoss()": (step(asrl, x, y), step(huber, x, y)),
         "threshold_sample=16384": (step(ASRLLoss(threshold_sample=16384), x, y), step(huber, x, y)),
-        "thresholds only": (lambda: asrl_thresholds(x.detach(), y), step(huber, x, y)),
+        "thresholds only": (lambda: asrl_statistics(x.detach(), y), step(huber, x, y)),
         "autograd through rho": (step(autograd_rho, x, y), step(huber, x, y)),
     }
     if compile_:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
@@ -14,6 +15,10 @@ if not dist.is_available():  # pragma: no cover
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 
 from asrl import ASRL  # noqa: E402
+from asrl.core.quantiles import sample_positions  # noqa: E402
+from asrl.core.rules import THRESHOLD_RULES  # noqa: E402
+
+from .toy_rule import toy_rule  # noqa: E402
 
 
 def skewed_data(n: int = 3000) -> tuple[np.ndarray, np.ndarray]:
@@ -35,8 +40,11 @@ def _worker(
 ) -> None:
     from asrl.torch import ASRLLoss
 
+    THRESHOLD_RULES.setdefault("toy", toy_rule)  # registered in this process only
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    # A collective that one rank skips fails after the timeout instead of hanging.
+    timeout = datetime.timedelta(seconds=60)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world, timeout=timeout)
     try:
         pred, target = skewed_data(sum(sizes))
         lo = sum(sizes[:rank])
@@ -45,8 +53,8 @@ def _worker(
         y = torch.tensor(target[mine])
         kwargs = {"threshold_sample": sample, "thresholds": rule}
         global_loss = ASRLLoss(process_group=dist.group.WORLD, reduction="sum", **kwargs)
-        local = ASRLLoss(**kwargs).thresholds(x, y)
-        deltas = global_loss.thresholds(x, y)
+        local = ASRLLoss(**kwargs).statistics(x, y).deltas
+        deltas = global_loss.statistics(x, y).deltas
         global_loss(x, y).backward()
         torch.save(
             {
@@ -81,10 +89,9 @@ def test_global_thresholds_equal_single_process_ones_and_local_ones_differ(tmp_p
     sizes = (1700, 1300)  # unequal shards
     ranks = run_ranks(tmp_path, sizes, rule=rule)
     pred, target = skewed_data(sum(sizes))
-    single = ASRL(thresholds=rule).thresholds(target, pred)
+    single = ASRL(thresholds=rule, threshold_sample=None).statistics(target, pred).deltas
     for result in ranks:
-        assert tuple(result["global"]) == pytest.approx(single, rel=1e-12)
-    assert ranks[0]["global"] == ranks[1]["global"]
+        assert tuple(result["global"]) == single  # order statistics of the same values
     # The test can fail: on this skewed split each rank's own thresholds are far off.
     assert ranks[0]["local"][1] < 0.5 * single[1]
     assert ranks[1]["local"][0] > 2.0 * single[0]
@@ -95,9 +102,23 @@ def test_global_thresholds_equal_single_process_ones_and_local_ones_differ(tmp_p
     asrl_loss(
         x, torch.tensor(target), thresholds=rule, threshold_sample=None, reduction="sum"
     ).backward()
-    np.testing.assert_allclose(
-        np.concatenate([r["grad"] for r in ranks]), x.grad.numpy(), rtol=1e-12
-    )
+    np.testing.assert_array_equal(np.concatenate([r["grad"] for r in ranks]), x.grad.numpy())
+
+
+@pytest.mark.parametrize("rule", ["scale", "toy"])
+def test_one_rank_subsampling_and_a_user_rule(tmp_path, monkeypatch, rule):
+    # Rank 0 subsamples, rank 1 does not: both must make the same collective calls
+    # (the rule's full-data maximum is an all_reduce on every rank). The thresholds
+    # are the rule on rank 0's fixed subsample and all of rank 1's residuals.
+    sizes, sample = (3000, 500), 1024
+    ranks = run_ranks(tmp_path, sizes, sample=sample, rule=rule)
+    pred, target = skewed_data(sum(sizes))
+    u = pred - target
+    union = np.concatenate([u[: sizes[0]][sample_positions(sizes[0], sample)], u[sizes[0] :]])
+    monkeypatch.setitem(THRESHOLD_RULES, "toy", toy_rule)
+    want = ASRL(thresholds=rule, threshold_sample=None).statistics(np.zeros_like(union), union)
+    for result in ranks:
+        assert tuple(result["global"]) == want.deltas
 
 
 def test_subsampled_global_thresholds_stay_within_the_bound(tmp_path):

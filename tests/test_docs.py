@@ -17,9 +17,9 @@ def test_api_reference_builds_without_warnings(tmp_path):
     pytest.importorskip("numpydoc")
     source = tmp_path / "source"
     shutil.copytree(DOCS, source, ignore=shutil.ignore_patterns("generated"))
+    command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
-        + [str(source), str(tmp_path / "html")],
+        [*command, str(source), str(tmp_path / "html")],
         capture_output=True,
         text=True,
         timeout=600,

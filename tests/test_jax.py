@@ -7,15 +7,23 @@ and a handful of scalar operations, are compared exactly (see ``asrl.jax``).
 
 from __future__ import annotations
 
+import inspect
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from asrl import ASRL, core
+from asrl.core.rules import THRESHOLD_RULES, ASRLStatistics
+from asrl.params import ASRLParams, record_fields
+
+from .toy_rule import toy_rule
 
 jax = pytest.importorskip("jax", reason="jax is not installed (pip install 'asrl[jax]')")
 import jax.numpy as jnp  # noqa: E402
 
-from asrl.jax import asrl_loss, asrl_thresholds  # noqa: E402
+from asrl.jax import NEWTON_ONLY, asrl_loss, asrl_statistics  # noqa: E402
 
 RULES = ("quantile", "scale")
 WEIGHTS = ("continuous", "stats")
@@ -33,18 +41,30 @@ def ulps(dtype, k=4):
     return k * float(np.finfo(dtype).eps)
 
 
+def flat(statistics):
+    """An ASRLStatistics as a tuple of floats: the thresholds, then any scales."""
+    return tuple(float(s) for s in (*statistics.deltas, *(statistics.scales or ())))
+
+
 def core_statistics(rule, weights, y, p, sample=None):
-    ref = ASRL(thresholds=rule, weights=weights, threshold_sample=sample)
-    ref.loss(y, p)
-    return ref, (*ref.deltas_, *(ref.scales_ or ()))
+    return flat(ASRL(thresholds=rule, weights=weights, threshold_sample=sample).statistics(y, p))
 
 
 def jax_statistics(rule, weights, y, p, sample=None):
-    from asrl.jax import _residuals, _statistics
+    """The statistics of ``asrl_loss``, checked to be 0-d arrays of the inputs' dtype."""
+    params = {"thresholds": rule, "weights": weights, "threshold_sample": sample}
+    stats = asrl_statistics(jnp.asarray(p), jnp.asarray(y), **params)
+    for value in (*stats.deltas, *(stats.scales or ())):
+        assert value.shape == ()
+        assert value.dtype == jnp.asarray(p).dtype
+    return flat(stats)
 
-    spec = ASRL.autograd_spec(0.5, 0.9, rule, 1.345, 3.0, weights, sample)
-    stats = _statistics(_residuals(jnp.asarray(p), jnp.asarray(y)), spec)
-    return tuple(float(s) for s in stats)
+
+@pytest.fixture
+def toy(monkeypatch):
+    """``thresholds="toy"`` registered for one test, the way a user would add a rule."""
+    monkeypatch.setitem(THRESHOLD_RULES, "toy", toy_rule)
+    return "toy"
 
 
 @pytest.mark.parametrize("x64", [False, True])
@@ -55,7 +75,7 @@ def test_statistics_equal_the_numpy_core(x64, rule, weights, n, sample):
     with jax.enable_x64(x64):
         dtype = np.float64 if x64 else np.float32
         y, p = data(n, dtype)
-        _, want = core_statistics(rule, weights, y, p, sample)
+        want = core_statistics(rule, weights, y, p, sample)
         got = jax_statistics(rule, weights, y, p, sample)
     if rule == "scale" and not x64:
         # c * sigma is rounded in float32 rather than once from float64.
@@ -67,12 +87,35 @@ def test_statistics_equal_the_numpy_core(x64, rule, weights, n, sample):
         assert got[2] == pytest.approx(want[2], rel=ulps(dtype, 2))  # XLA's summation order
 
 
+@pytest.mark.parametrize("x64", [False, True])
+@pytest.mark.parametrize("weights", WEIGHTS)
+@pytest.mark.parametrize("sample", [None, 300])
+def test_a_rule_registered_by_the_user_works_unchanged(toy, x64, weights, sample):
+    with jax.enable_x64(x64):
+        dtype = np.float64 if x64 else np.float32
+        y, p = data(2001, dtype, seed=8)
+        ref = ASRL(thresholds=toy, weights=weights, threshold_sample=sample)
+        want = flat(ref.statistics(y, p))
+        got = jax_statistics(toy, weights, y, p, sample)
+        params = {"thresholds": toy, "weights": weights, "threshold_sample": sample}
+        target = jnp.asarray(y)
+        grad = jax.jit(jax.grad(lambda q: asrl_loss(q, target, **params).sum()))(jnp.asarray(p))
+    assert got[:2] == want[:2]  # order statistics and floors: exact
+    if sample is None:  # the toy rule's own quantiles, not the default 0.5 and 0.9
+        a = np.abs(p - y)
+        assert got[:2] == (np.quantile(a, 0.3), np.quantile(a, 0.8))
+    if weights == "stats":
+        assert got[3:] == want[3:]
+        assert got[2] == pytest.approx(want[2], rel=ulps(dtype, 2))
+    np.testing.assert_allclose(np.asarray(grad), ref.gradient(y, p), rtol=ulps(dtype), atol=0)
+
+
 def test_degenerate_residuals_give_the_core_floors():
     for u in ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 5.0], [3e38, -3e38, 0.0], [1e-45, 0.0, 0.0]):
         u = np.array(u, dtype=np.float32)
-        got = asrl_thresholds(jnp.asarray(u), jnp.zeros(u.size))
-        want = ASRL().thresholds(np.zeros_like(u), u)
-        assert (float(got[0]), float(got[1])) == want
+        got = asrl_statistics(jnp.asarray(u), jnp.zeros(u.size))
+        want = ASRL().statistics(np.zeros_like(u), u)
+        assert flat(got) == want.deltas
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -81,13 +124,15 @@ def test_loss_and_jit_grad_equal_the_numpy_core(rule, weights):
     y, p = data(3000, seed=1)
     ref = ASRL(thresholds=rule, weights=weights)
     fixed = ref.statistics(y, p)
-    params = {"thresholds": rule, "weights": weights, **fixed}
+    params = {"thresholds": rule, "weights": weights, "statistics": fixed}
     target = jnp.asarray(y)
     rho = asrl_loss(jnp.asarray(p), target, **params)
-    np.testing.assert_allclose(np.asarray(rho), ref.loss(y, p, **fixed), rtol=ulps(np.float32))
+    np.testing.assert_allclose(
+        np.asarray(rho), ref.loss(y, p, statistics=fixed), rtol=ulps(np.float32)
+    )
     grad = jax.jit(jax.grad(lambda q: asrl_loss(q, target, **params).sum()))(jnp.asarray(p))
     np.testing.assert_allclose(
-        np.asarray(grad), ref.gradient(y, p, **fixed), rtol=ulps(np.float32), atol=1e-30
+        np.asarray(grad), ref.gradient(y, p, statistics=fixed), rtol=ulps(np.float32), atol=1e-30
     )
     # With its own thresholds (stop_gradient: they add nothing to the gradient).
     own = {"thresholds": rule, "weights": weights}
@@ -95,12 +140,30 @@ def test_loss_and_jit_grad_equal_the_numpy_core(rule, weights):
     np.testing.assert_allclose(np.asarray(grad), ref.gradient(y, p), rtol=1e-5, atol=1e-7)
 
 
+def test_statistics_are_a_pytree_that_crosses_jit():
+    y, p = data(500, seed=4)
+    pred, target = jnp.asarray(p), jnp.asarray(y)
+    for weights in WEIGHTS:
+        eager = asrl_statistics(pred, target, weights=weights)
+        jitted = jax.jit(lambda q, t, w=weights: asrl_statistics(q, t, weights=w))(pred, target)
+        assert isinstance(jitted, ASRLStatistics)
+        assert flat(jitted) == flat(eager)
+        loss = jax.jit(lambda q, s, w=weights: asrl_loss(q, target, weights=w, statistics=s))
+        np.testing.assert_allclose(  # XLA fuses differently under jit: last bits
+            np.asarray(loss(pred, jitted)),
+            np.asarray(asrl_loss(pred, target, weights=weights)),
+            rtol=ulps(np.float32),
+        )
+
+
 def test_second_derivative():
     y, p = data(400, np.float32, seed=2)
     d1, d2 = 0.7, 2.5
     target = jnp.asarray(y)
     hess_diag = jax.jit(
-        jax.vmap(jax.grad(jax.grad(lambda q, t: asrl_loss(q, t, deltas=(d1, d2)))))
+        jax.vmap(
+            jax.grad(jax.grad(lambda q, t: asrl_loss(q, t, statistics=ASRLStatistics((d1, d2)))))
+        )
     )(jnp.asarray(p), target)
     u = (p - y).astype(np.float64)
     step = 1e-5
@@ -127,9 +190,9 @@ def test_elementwise_any_shape_and_dtypes():
 
 def test_sampled_thresholds_are_the_core_subsample():
     y, p = data(5000, seed=3)
-    got = asrl_thresholds(jnp.asarray(p), jnp.asarray(y), threshold_sample=1000)
-    assert (float(got[0]), float(got[1])) == ASRL(threshold_sample=1000).thresholds(y, p)
-    assert (float(got[0]), float(got[1])) != ASRL().thresholds(y, p)
+    got = flat(asrl_statistics(jnp.asarray(p), jnp.asarray(y), threshold_sample=1000))
+    assert got == ASRL(threshold_sample=1000).statistics(y, p).deltas
+    assert got != ASRL(threshold_sample=None).statistics(y, p).deltas
 
 
 def test_bad_inputs_and_parameters():
@@ -145,7 +208,37 @@ def test_bad_inputs_and_parameters():
     with pytest.raises(ValueError, match="weights must be one of"):
         asrl_loss(x, x, weights="paper")
     with pytest.raises(ValueError, match="deltas must satisfy"):
-        asrl_loss(x, x, deltas=(2.0, 1.0))
+        asrl_loss(x, x, statistics=ASRLStatistics((2.0, 1.0)))
+    with pytest.raises(TypeError, match="takes statistics of type ASRLStatistics"):
+        asrl_loss(x, x, statistics=(1.0, 2.0))
+    with pytest.raises(ValueError, match="'stats' needs scales"):
+        asrl_loss(x, x, weights="stats", statistics=ASRLStatistics((1.0, 2.0)))
+    for newton in NEWTON_ONLY:
+        with pytest.raises(TypeError, match=f"^{newton} is for Newton learners"):
+            asrl_loss(x, x, **{newton: 1})
+    with pytest.raises(TypeError, match=r"qlow; valid: q_low, q_high, .*threshold_sample\.$"):
+        asrl_statistics(x, x, qlow=0.3)
+
+
+def test_signatures_show_the_record_fields_and_defaults():
+    fields = {k: v for k, v in record_fields(ASRLParams).items() if k not in NEWTON_ONLY}
+    for public, own in (
+        (asrl_loss, {"predictions", "targets", "statistics"}),
+        (asrl_statistics, {"predictions", "targets"}),
+    ):
+        parameters = inspect.signature(public).parameters
+        assert {k: p.default for k, p in parameters.items() if k not in own} == fields
+        assert set(parameters) == own | set(fields)
+
+
+def test_missing_jax_names_the_extra():
+    code = "import sys; sys.modules['jax'] = None; import asrl.jax"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        'ImportError: this part of asrl needs JAX, which is not installed: pip install "asrl[jax]"'
+    )
 
 
 def test_quadratic_region_is_exactly_half_the_square():
@@ -154,13 +247,14 @@ def test_quadratic_region_is_exactly_half_the_square():
     # so rho == u**2 / 2 exactly and rho(0) == 0, eagerly and under jit, whether the
     # thresholds are traced values or constants folded into the program.
     u = np.array([0.0, -0.0, 1e-3, -0.25, 0.7130011], dtype=np.float32)
-    deltas = (0.7130011320114136, 2.6767375469207764)
+    fixed = ASRLStatistics((0.7130011320114136, 2.6767375469207764))
     expected = 0.5 * u * u
     zero = jnp.zeros(u.size)
+    traced = lambda p, d: asrl_loss(p, zero, statistics=ASRLStatistics((d[0], d[1])))  # noqa: E731
     results = [
-        asrl_loss(jnp.asarray(u), zero, deltas=deltas),
-        jax.jit(lambda p: asrl_loss(p, zero, deltas=deltas))(jnp.asarray(u)),
-        jax.jit(lambda p, d: asrl_loss(p, zero, deltas=d))(jnp.asarray(u), jnp.asarray(deltas)),
+        asrl_loss(jnp.asarray(u), zero, statistics=fixed),
+        jax.jit(lambda p: asrl_loss(p, zero, statistics=fixed))(jnp.asarray(u)),
+        jax.jit(traced)(jnp.asarray(u), jnp.asarray(fixed.deltas)),
     ]
     for rho in results:
         np.testing.assert_array_equal(np.asarray(rho), expected)

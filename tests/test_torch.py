@@ -7,6 +7,9 @@ closed form, so with the same statistics they must be bit-equal too.
 
 from __future__ import annotations
 
+import inspect
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -14,17 +17,22 @@ import pytest
 from hypothesis import given
 
 from asrl import ASRL, core
+from asrl.core.rules import THRESHOLD_RULES, ASRLStatistics, as_floats
+from asrl.params import ASRLParams, record_fields
 
 from .strategies import asrl_losses, residual_arrays
+from .toy_rule import toy_rule
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'asrl[torch]')")
+import asrl.torch  # noqa: E402
 from asrl.torch import (  # noqa: E402
+    NEWTON_ONLY,
     ASRLLoss,
-    _order_statistics,
-    _order_statistics_torch,
     asrl_loss,
-    asrl_thresholds,
+    asrl_statistics,
     block_size,
+    kthvalue_order_statistics,
+    order_statistics,
 )
 
 RULES = ("quantile", "scale")
@@ -42,25 +50,27 @@ def data(n, dtype=np.float64, seed=0, shape=None):
     return y.astype(dtype).reshape(shape), p.astype(dtype).reshape(shape)
 
 
-def statistics(loss):
-    """The numpy loss's statistics of its last call, as floats."""
-    return (*loss.deltas_, *(loss.scales_ or ()))
+def flat(statistics):
+    """An ASRLStatistics as a tuple of floats: the thresholds, then any scales."""
+    return tuple(float(s) for s in (*statistics.deltas, *(statistics.scales or ())))
 
 
 def torch_statistics(pred, true, **params):
-    """The statistics ``asrl_loss`` computes for these tensors, as floats."""
-    from asrl.torch import _check_pair, _statistics
+    """The statistics ``asrl_loss`` computes for these tensors, as floats (checking that
+    they are 0-d tensors of the compute dtype)."""
+    stats = asrl_statistics(pred, true, **params)
+    for value in (*stats.deltas, *(stats.scales or ())):
+        assert isinstance(value, torch.Tensor)
+        assert value.shape == ()
+        assert value.dtype == torch.promote_types(pred.dtype, true.dtype)
+    return flat(stats)
 
-    spec = ASRL.autograd_spec(
-        params.get("q_low", 0.5),
-        params.get("q_high", 0.9),
-        params.get("thresholds", "quantile"),
-        params.get("c1", 1.345),
-        params.get("c2", 3.0),
-        params.get("weights", "continuous"),
-        params.get("threshold_sample", 65536),
-    )
-    return tuple(float(s) for s in _statistics(pred, true, spec, _check_pair(pred, true)))
+
+@pytest.fixture
+def toy(monkeypatch):
+    """``thresholds="toy"`` registered for one test, the way a user would add a rule."""
+    monkeypatch.setitem(THRESHOLD_RULES, "toy", toy_rule)
+    return "toy"
 
 
 def assert_statistics_equal(got, want, dtype):
@@ -74,6 +84,16 @@ def assert_statistics_equal(got, want, dtype):
 # -- thresholds ---------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["numpy", "kthvalue"])
+def selection(request, monkeypatch):
+    """Order statistics by the CPU's numpy partitions, or by the kthvalue selection that
+    accelerators use (run here on the CPU)."""
+    if request.param == "kthvalue":
+        monkeypatch.setattr(asrl.torch, "order_statistics", kthvalue_order_statistics)
+    return request.param
+
+
+@pytest.mark.usefixtures("selection")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("weights", WEIGHTS)
@@ -83,40 +103,61 @@ def assert_statistics_equal(got, want, dtype):
 def test_statistics_equal_the_numpy_core(dtype, rule, weights, n, sample):
     y, p = data(n, dtype)
     ref = ASRL(thresholds=rule, weights=weights, threshold_sample=sample)
-    ref.loss(y, p)
     got = torch_statistics(
         torch.tensor(p), torch.tensor(y), thresholds=rule, weights=weights, threshold_sample=sample
     )
-    assert_statistics_equal(got, statistics(ref), dtype)
+    assert_statistics_equal(got, flat(ref.statistics(y, p)), dtype)
+
+
+@pytest.mark.usefixtures("selection")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weights", WEIGHTS)
+@pytest.mark.parametrize("sample", [None, 500])
+def test_a_rule_registered_by_the_user_works_unchanged(toy, dtype, weights, sample):
+    y, p = data(3001, dtype, seed=8)
+    ref = ASRL(thresholds=toy, weights=weights, threshold_sample=sample)
+    want = ref.statistics(y, p)
+    params = {"thresholds": toy, "weights": weights, "threshold_sample": sample}
+    got = torch_statistics(torch.tensor(p), torch.tensor(y), **params)
+    assert_statistics_equal(got, flat(want), dtype)
+    if sample is None:  # the toy rule's own quantiles, not the default 0.5 and 0.9
+        a = np.abs(p - y)
+        assert got[:2] == (np.quantile(a, 0.3), np.quantile(a, 0.8))
+    # The loss trains with them: its gradient is psi with those thresholds, bit for bit.
+    pred = torch.tensor(p, requires_grad=True)
+    asrl_loss(pred, torch.tensor(y), reduction="sum", **params).backward()
+    mine = as_floats(asrl_statistics(pred.detach(), torch.tensor(y), **params))
+    np.testing.assert_array_equal(pred.grad.numpy(), ref.gradient(y, p, statistics=mine))
+    np.testing.assert_allclose(pred.grad.numpy(), ref.gradient(y, p), rtol=2e-6, atol=0)
 
 
 @given(asrl_losses(weights=("continuous", "stats")), residual_arrays(dtype=np.float32))
 def test_statistics_equal_the_numpy_core_on_random_residuals(loss, u):
     # Ties, exact zeros, tiny and large values: the floors of maths.md are exercised.
-    params = {k: v for k, v in loss.get_params().items() if k not in ("hessian", "min_hessian")}
+    params = {k: v for k, v in loss.get_params().items() if k not in NEWTON_ONLY}
     zero = np.zeros_like(u)
-    loss.loss(zero, u)
     got = torch_statistics(torch.from_numpy(u), torch.from_numpy(zero), **params)
-    assert_statistics_equal(got, statistics(loss), np.float32)
+    assert_statistics_equal(got, flat(loss.statistics(zero, u)), np.float32)
 
 
+@pytest.mark.usefixtures("selection")
 def test_degenerate_residuals_give_the_core_floors():
     for u in ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 5.0], [3e38, -3e38, 0.0], [1e-45, 0.0, 0.0]):
         u = np.array(u, dtype=np.float32)
         for rule in RULES:
-            got = asrl_thresholds(torch.from_numpy(u), torch.zeros(u.size), thresholds=rule)
-            want = ASRL(thresholds=rule).thresholds(np.zeros_like(u), u)
-            assert tuple(float(d) for d in got) == want
-            assert 0 < got[0] <= got[1]
+            got = asrl_statistics(torch.from_numpy(u), torch.zeros(u.size), thresholds=rule)
+            want = ASRL(thresholds=rule).statistics(np.zeros_like(u), u)
+            assert flat(got) == want.deltas
+            assert 0 < got.deltas[0] <= got.deltas[1]
 
 
 def test_kthvalue_selection_equals_numpy_order_statistics():
-    # The selection used on accelerators and under torch.compile (eager CPU uses numpy's).
+    # The selection used on accelerators (eager CPU uses numpy's partitions).
     rng = np.random.default_rng(1)
     x = np.round(rng.normal(size=2001), 1).astype(np.float32)  # many ties
     ranks = [0, 1, 7, 8, 999, 1000, 1799, 1800, 2000]
     want = {r: np.sort(x)[r] for r in ranks}
-    for select in (_order_statistics, _order_statistics_torch):
+    for select in (order_statistics, kthvalue_order_statistics):
         got = select(torch.from_numpy(x), ranks)
         assert {r: float(v) for r, v in got.items()} == {r: float(v) for r, v in want.items()}
 
@@ -139,8 +180,8 @@ def test_sampled_thresholds_beyond_2_24_elements():
     u = rng.standard_normal(n, dtype=np.float32) / (1 - rng.random(n, dtype=np.float32))
     zero = np.zeros(n, dtype=np.float32)
     x, y = torch.from_numpy(u), torch.from_numpy(zero)
-    d1, d2 = asrl_thresholds(x, y)
-    assert (float(d1), float(d2)) == ASRL(threshold_sample=65536).thresholds(zero, u)
+    d1, d2 = asrl_statistics(x, y).deltas
+    assert (float(d1), float(d2)) == ASRL(threshold_sample=65536).statistics(zero, u).deltas
     eps = np.sqrt(np.log(2 / 1e-6) / (2 * 65536))
     a = x.abs()
     for q, d in ((0.5, d1), (0.9, d2)):
@@ -166,12 +207,14 @@ def test_loss_and_gradient_equal_the_numpy_core(rule, weights, n):
     fixed = ref.statistics(y, p)
     pred = torch.tensor(p, requires_grad=True)
     rho = asrl_loss(
-        pred, torch.tensor(y), thresholds=rule, weights=weights, reduction="none", **fixed
+        pred, torch.tensor(y), thresholds=rule, weights=weights, reduction="none", statistics=fixed
     )
     # torch's and numpy's float32 logarithms may differ in the last bit.
-    np.testing.assert_allclose(rho.detach().numpy(), ref.loss(y, p, **fixed), rtol=EPS32, atol=0)
+    np.testing.assert_allclose(
+        rho.detach().numpy(), ref.loss(y, p, statistics=fixed), rtol=EPS32, atol=0
+    )
     rho.sum().backward()
-    np.testing.assert_array_equal(pred.grad.numpy(), ref.gradient(y, p, **fixed))
+    np.testing.assert_array_equal(pred.grad.numpy(), ref.gradient(y, p, statistics=fixed))
     # Computing the statistics itself gives the same (up to the std's last bit).
     pred.grad = None
     asrl_loss(pred, torch.tensor(y), thresholds=rule, weights=weights, reduction="sum").backward()
@@ -183,13 +226,14 @@ def test_loss_and_gradient_equal_the_numpy_core(rule, weights, n):
 def test_reductions(reduction, n):
     y, p = data(n, np.float64, seed=3)
     pred, true = torch.tensor(p, requires_grad=True), torch.tensor(y)
-    rho = ASRL().loss(y, p)
-    loss = asrl_loss(pred, true, reduction=reduction, threshold_sample=None)  # exact
+    exact = ASRL(threshold_sample=None)
+    rho = exact.loss(y, p)
+    loss = asrl_loss(pred, true, reduction=reduction, threshold_sample=None)
     expected = rho.mean() if reduction == "mean" else rho.sum()
     assert loss.item() == pytest.approx(expected, rel=1e-12)
     loss.backward()
     scale = 1 / n if reduction == "mean" else 1.0
-    np.testing.assert_allclose(pred.grad.numpy(), ASRL().gradient(y, p) * scale, rtol=1e-15)
+    np.testing.assert_allclose(pred.grad.numpy(), exact.gradient(y, p) * scale, rtol=1e-15)
 
 
 def test_any_shape_and_target_gradient():
@@ -210,7 +254,9 @@ def test_second_derivative_through_the_closed_form_gradient():
     d1, d2 = 0.7, 2.5
     pred = torch.tensor(p, requires_grad=True)
     (grad,) = torch.autograd.grad(
-        asrl_loss(pred, torch.tensor(y), deltas=(d1, d2), reduction="sum"), pred, create_graph=True
+        asrl_loss(pred, torch.tensor(y), statistics=ASRLStatistics((d1, d2)), reduction="sum"),
+        pred,
+        create_graph=True,
     )
     (second,) = torch.autograd.grad(grad.sum(), pred)
     u = p - y
@@ -276,6 +322,7 @@ def test_module_equals_function_and_repr():
     assert torch.equal(
         module(pred, true), asrl_loss(pred, true, q_low=0.4, thresholds="scale", reduction="sum")
     )
+    assert module.params == ASRLParams(q_low=0.4, thresholds="scale")
     assert "q_low=0.4" in repr(module)
     assert "momentum=None" in repr(module)
     assert "hessian" not in repr(module)
@@ -303,9 +350,7 @@ def test_running_thresholds(weights):
     expected = None
     for (y, p), (pred, true) in zip(batches, tensors, strict=True):
         assert torch.equal(module(pred, true), asrl_loss(pred, true, weights=weights))
-        ref = ASRL(weights=weights)
-        ref.loss(y, p)
-        batch = np.array(statistics(ref), dtype=np.float32)
+        batch = np.array(flat(ASRL(weights=weights).statistics(y, p)), dtype=np.float32)
         expected = batch if expected is None else 0.75 * expected + 0.25 * batch
         running = module.running_deltas
         if weights == "stats":
@@ -318,7 +363,9 @@ def test_running_thresholds(weights):
     d1, d2 = module.running_deltas.tolist()
     scales = module.running_scales.tolist() if weights == "stats" else None
     pred, true = tensors[0]
-    fixed = asrl_loss(pred, true, weights=weights, deltas=(d1, d2), scales=scales)
+    fixed = asrl_loss(pred, true, weights=weights, statistics=ASRLStatistics((d1, d2), scales))
+    # The running statistics are buffers; statistics() gives the batch's own.
+    assert flat(module.statistics(pred, true)) == flat(asrl_statistics(pred, true, weights=weights))
     assert torch.equal(module(pred, true), fixed)
     assert not torch.equal(fixed, asrl_loss(pred, true, weights=weights))
     fresh = ASRLLoss(momentum=0.25, weights=weights)
@@ -343,16 +390,26 @@ def test_torch_compile_matches_eager(params):
     y, p = data(4000, np.float32, seed=7, shape=(2000, 2))
     true = torch.tensor(y)
     module = ASRLLoss(**params)
+    graphs = []
+
+    def counting(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
     outputs, grads = [], []
-    # The defaults trace as one graph; the subsample positions (second case) break it.
-    for fn in (module, torch.compile(module, fullgraph=not params)):
-        pred = torch.tensor(p, requires_grad=True)
-        out = fn(pred, true)
-        out.sum().backward()
+    for fn in (module, torch.compile(module), torch.compile(module, backend=counting)):
+        for _ in range(2):  # the second call must not recompile
+            pred = torch.tensor(p, requires_grad=True)
+            out = fn(pred, true)
+            out.sum().backward()
         outputs.append(out.detach())
         grads.append(pred.grad)
-    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-6, atol=0)
-    torch.testing.assert_close(grads[1], grads[0], rtol=1e-6, atol=0)
+    for output, grad in zip(outputs[1:], grads[1:], strict=True):
+        torch.testing.assert_close(output, outputs[0], rtol=1e-6, atol=0)
+        torch.testing.assert_close(grad, grads[0], rtol=1e-6, atol=0)
+    # The statistics (the rule is a generator, which dynamo cannot trace) run eagerly
+    # as one graph break: one graph before it, one (the loss) after, compiled once.
+    assert len(graphs) == 2
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -369,9 +426,13 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(TypeError, match=r"target must be a torch\.Tensor"):
         asrl_loss(x, [0.0, 0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="deltas must satisfy"):
-        asrl_loss(x, x, deltas=(2.0, 1.0))
-    with pytest.raises(TypeError, match="deltas must have 2 values; got 3"):
-        asrl_loss(x, x, deltas=torch.tensor([1.0, 2.0, 3.0]))
+        asrl_loss(x, x, statistics=ASRLStatistics((2.0, 1.0)))
+    with pytest.raises(TypeError, match="deltas must be a pair"):
+        asrl_loss(x, x, statistics=ASRLStatistics(torch.tensor([1.0, 2.0, 3.0])))
+    with pytest.raises(TypeError, match="takes statistics of type ASRLStatistics"):
+        asrl_loss(x, x, statistics=(1.0, 2.0))
+    with pytest.raises(ValueError, match="'stats' needs scales"):
+        asrl_loss(x, x, weights="stats", statistics=ASRLStatistics((1.0, 2.0)))
 
 
 @pytest.mark.parametrize(
@@ -401,8 +462,37 @@ def test_module_only_parameters_are_validated():
         ASRLLoss(reduction="avg")
     with pytest.raises(ValueError, match=r"momentum must be in \(0, 1\]; got 0"):
         ASRLLoss(momentum=0)
-    with pytest.raises(TypeError):
-        ASRLLoss(hessian="irls")  # curvature options are for Newton learners only
+    for newton in NEWTON_ONLY:  # curvature options are for Newton learners only
+        with pytest.raises(TypeError, match=f"^{newton} is for Newton learners"):
+            ASRLLoss(**{newton: ASRLParams().__dict__[newton]})
+        with pytest.raises(TypeError, match=f"^{newton} is for Newton learners"):
+            asrl_loss(torch.zeros(3), torch.zeros(3), **{newton: 1})
+    with pytest.raises(TypeError, match=r"qlow; valid: q_low, q_high, .*threshold_sample\.$"):
+        asrl_statistics(torch.zeros(3), torch.zeros(3), qlow=0.3)
+
+
+def test_signatures_show_the_record_fields_and_defaults():
+    fields = {k: v for k, v in record_fields(ASRLParams).items() if k not in NEWTON_ONLY}
+    for public, own in (
+        (asrl_loss, {"input", "target", "reduction", "statistics", "process_group"}),
+        (asrl_statistics, {"input", "target", "process_group"}),
+        (ASRLLoss, {"reduction", "momentum", "process_group"}),
+    ):
+        parameters = inspect.signature(public).parameters
+        assert {k: p.default for k, p in parameters.items() if k not in own} == fields
+        assert set(parameters) == own | set(fields)
+    assert inspect.signature(asrl_loss).parameters["reduction"].default == "mean"
+
+
+def test_missing_torch_names_the_extra():
+    code = "import sys; sys.modules['torch'] = None; import asrl.torch"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        "ImportError: this part of asrl needs PyTorch, which is not installed: "
+        'pip install "asrl[torch]"'
+    )
 
 
 def test_nan_is_not_checked_and_propagates():

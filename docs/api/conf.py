@@ -27,13 +27,19 @@ numpydoc_xref_param_type = False  # types are prose ("float, default 0.5")
 # frameworks' own objects are not documented here (no network for intersphinx).
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(numpy|np|torch|jax|jnp|sklearn|scipy|xgboost|xgb|lightgbm|lgb|catboost|cb"
-     r"|dask|distributed|pandas|click|keras|tf|collections|typing|pathlib|dataclasses)(\..*)?"),
+    (
+        r"py:.*",
+        r"(numpy|np|torch|jax|jnp|sklearn|scipy|xgboost|xgb|lightgbm|lgb|catboost|cb"
+        r"|dask|distributed|pandas|click|keras|tf|collections|typing|pathlib|dataclasses)(\..*)?",
+    ),
     # Private bases shown under "Bases:" (asrl._boosting.BoostingRound, ...).
     (r"py:class", r"asrl\.(\w+\.)*_\w+(\.\w+)*"),
-    (r"py:class", r"(Array|ArrayLike|NDArray|Tensor|Rule|Request|Record|Statistician|Any"
-     r"|optional|callable|dataclass|ShardProtocol|array_like|float|int|str|bool|tuple|list"
-     r"|dict|None|object|type)"),
+    (
+        r"py:class",
+        r"(Array|ArrayLike|NDArray|Tensor|Rule|Request|Record|Statistician|Any"
+        r"|optional|callable|dataclass|ShardProtocol|array_like|float|int|str|bool|tuple|list"
+        r"|dict|None|object|type)",
+    ),
 ]
 html_theme = "alabaster"
 exclude_patterns = ["_build", "generated/*.tmp"]

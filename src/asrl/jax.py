@@ -1,44 +1,58 @@
-r"""ASRL for JAX: :func:`asrl_loss`, elementwise like optax's losses.
+r"""ASRL for JAX: :func:`~asrl.jax.asrl_loss`, elementwise like optax's losses.
 
-A thin adapter over :mod:`asrl.core`: the loss is ``core.continuous_rho`` (or
-``core.stats_rho``) on ``jax.numpy`` arrays, its derivative is the closed form
-``core.continuous_psi`` (or ``core.stats_psi``) through a :func:`jax.custom_jvp`,
-and the thresholds follow the core's rules (``core.quantile_thresholds_xp`` and
-friends) on the residuals under :func:`jax.lax.stop_gradient`. The order statistics
-come from one :func:`jax.numpy.sort`, so the thresholds equal the numpy core's in
-the same dtype (float32 unless ``jax_enable_x64`` is set), with two exceptions:
-the standard deviation of the "stats" weights sums in XLA's order (last bits), and
-without x64 the scale rule rounds ``c * sigma`` in float32 rather than once from
-float64 (at most one unit in the last place).
+A thin adapter over :mod:`asrl.core`: the loss is ``core.formulas.continuous_rho``
+(or ``stats_rho``) on ``jax.numpy`` arrays, its derivative is the closed form
+``continuous_psi`` (or ``stats_psi``) through a :func:`jax.custom_jvp`, and the
+residual statistics come from the loss's own rule (:meth:`asrl.ASRL.statistics_rule`)
+run by :func:`asrl.core.rules.run_xp` on the residuals under
+:func:`jax.lax.stop_gradient`, so any rule of :data:`asrl.core.rules.THRESHOLD_RULES`
+works here unchanged. This module only answers the rule's requests: the order
+statistics come from one :func:`jax.numpy.sort` per request, so the thresholds equal
+the numpy core's in the same dtype (float32 unless ``jax_enable_x64`` is set), with
+two exceptions: means (the standard deviation of the "stats" weights) sum in XLA's
+order (last bits), and without x64 a rule's ``c * sigma`` is rounded in float32
+rather than once from float64 (at most one unit in the last place).
 
 Everything is ``jit``-, ``grad``- and ``vmap``-compatible; the shapes, and so the
-ranks of the order statistics, are static. Import this module only when jax is
-installed (``pip install 'asrl[jax]'``); ``import asrl`` never imports jax.
+ranks of the order statistics, are static. ``import asrl`` never imports jax;
+importing this module without jax raises an :class:`ImportError` that names the
+extra to install (``pip install "asrl[jax]"``).
 """
 
 from __future__ import annotations
 
 import functools
-import numbers
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from . import core
-from .losses import ASRL, _check_deltas, _check_scales
+from ._optional import missing
 
-__all__ = ["asrl_loss", "asrl_thresholds"]
+try:
+    import jax
+    import jax.numpy as jnp
+except ModuleNotFoundError as error:
+    raise missing("JAX", "jax") from error
+
+from .core import formulas
+from .core.quantiles import sample_positions
+from .core.rules import ASRLStatistics, Scalars, run_xp
+from .losses import ASRL
+from .params import NEWTON_ONLY, autograd_params, with_autograd_params
+
+__all__ = ["NEWTON_ONLY", "asrl_loss", "asrl_statistics"]
 
 Array = jax.Array
+Function = TypeVar("Function", bound=Callable[..., Any])
 
+# Statistics are values: as a pytree they cross jit, vmap and scan boundaries (a jitted
+# asrl_statistics, running statistics in an optimiser's state).
+jax.tree_util.register_dataclass(ASRLStatistics, data_fields=["deltas", "scales"], meta_fields=[])
 
-def _order_statistics(x: Array, ranks: Sequence[int]) -> dict[int, Array]:
-    """Values of the given 0-based ranks in sorted flat ``x``: one sort."""
-    ordered = jnp.sort(x)
-    return {rank: ordered[rank] for rank in ranks}
+# --------------------------------------------------------------------------------------
+# Inputs and residual statistics
+# --------------------------------------------------------------------------------------
 
 
 def _compute_dtype(predictions: Array, targets: Array) -> Any:
@@ -65,52 +79,50 @@ def _residuals(predictions: Array, targets: Array) -> Array:
     return predictions.astype(dtype) - targets.astype(dtype)
 
 
+def _order_statistics(x: Array, ranks: Sequence[int]) -> dict[int, Array]:
+    """Values of the given 0-based ranks in sorted flat ``x``: one sort."""
+    ordered = jnp.sort(x)
+    return {rank: ordered[rank] for rank in ranks}
+
+
 def _times(c: float, sigma: Array) -> Array:
-    """``c * sigma`` rounded once from float64, as the numpy core does (needs x64)."""
+    """``c * sigma`` rounded once from float64, as the numpy driver does (needs x64)."""
     return (c * sigma.astype(jnp.float64)).astype(sigma.dtype)
 
 
-def _fixed(name: str, values: Any, check: Any, dtype: Any) -> list[Array]:
-    """Statistics given by the caller as 0-d arrays; Python numbers are validated."""
-    given = values
-    values = list(values)
-    if all(isinstance(v, numbers.Real) for v in values):
-        values = list(check(given))
-    count = 2 if name == "deltas" else 3
-    if len(values) != count:
-        raise TypeError(f"{name} must have {count} values; got {len(values)}.")
-    return [jax.lax.stop_gradient(jnp.asarray(v, dtype=dtype)) for v in values]
+def _statistics(u: Array, loss: ASRL) -> ASRLStatistics:
+    """The loss's rule run on the residuals ``u``: statistics of 0-d arrays.
 
-
-def _statistics(u: Array, spec: ASRL, deltas: Any = None, scales: Any = None) -> tuple[Array, ...]:
-    """``(d1, d2)``, plus the three scales for the "stats" weights, as 0-d arrays."""
+    The rule sees the numpy core's fixed subsample above ``threshold_sample``
+    elements, and ``max |u|`` over all elements when it asks for it.
+    """
     flat = jax.lax.stop_gradient(u).reshape(-1)
-    finfo = np.finfo(flat.dtype)
-    size = spec.threshold_sample
-    sample = flat
-    if size is not None and flat.shape[0] > size:
-        sample = flat[np.asarray(core._sample_positions(flat.shape[0], size))]
-    if deltas is not None:
-        d1, d2 = _fixed("deltas", deltas, _check_deltas, flat.dtype)
-    elif spec.threshold_rule == "quantile":
-        d1, d2 = core.quantile_thresholds_xp(
-            jnp.abs(sample), spec.q_low, spec.q_high, finfo, _order_statistics, jnp
-        )
+    n, size = flat.shape[0], loss.sample_size
+    sampled = size is not None and n > size
+    sample = flat[np.asarray(sample_positions(n, size))] if sampled else flat
+    x64 = jax.dtypes.canonicalize_dtype(np.float64) == np.float64
+    times = _times if x64 and flat.dtype != jnp.float64 else (lambda c, x: c * x)
+    ops = Scalars(jnp, np.finfo(flat.dtype), times)
+    largest = (lambda: jnp.max(jnp.abs(flat))) if sampled else None
+    statistics: ASRLStatistics = run_xp(
+        loss.statistics_rule, sample, ops, _order_statistics, largest
+    )
+    return statistics
+
+
+def _values(u: Array, loss: ASRL, statistics: ASRLStatistics | None) -> tuple[Array, ...]:
+    """The given ``statistics`` (numbers or 0-d arrays) or these residuals', flat."""
+    if statistics is None:
+        statistics = _statistics(u, loss)
     else:
-        x64 = jax.dtypes.canonicalize_dtype(np.float64) == np.float64
-        times = _times if x64 and flat.dtype != jnp.float64 else None
-        largest = jnp.max(jnp.abs(flat))
-        d1, d2 = core.scale_thresholds_xp(
-            sample, largest, spec.c1, spec.c2, finfo, _order_statistics, jnp, times
-        )
-    if spec.weights == "continuous":
-        return d1, d2
-    d1, d2 = core.stats_deltas_xp(d1, d2, finfo, jnp)
-    if scales is None:
-        s_var, s_iqr, s_mad = core.stats_scales_xp(sample, finfo, _order_statistics, jnp)
-    else:
-        s_var, s_iqr, s_mad = _fixed("scales", scales, _check_scales, flat.dtype)
-    return d1, d2, s_var, s_iqr, s_mad
+        loss.check_statistics(statistics)
+    values = (*statistics.deltas, *(statistics.scales or ()))
+    return tuple(jax.lax.stop_gradient(jnp.asarray(v, dtype=u.dtype)) for v in values)
+
+
+# --------------------------------------------------------------------------------------
+# The loss with its closed-form derivative
+# --------------------------------------------------------------------------------------
 
 
 def _full(stats: tuple[Array, ...], shape: tuple[int, ...]) -> tuple[Array, ...]:
@@ -131,10 +143,10 @@ def _full(stats: tuple[Array, ...], shape: tuple[int, ...]) -> tuple[Array, ...]
 def _psi(u: Array, stats: tuple[Array, ...], weights: str) -> Array:
     if weights == "continuous":
         d1, d2 = stats
-        psi: Array = core.continuous_psi(u, jnp.abs(u), d1, d2, xp=jnp)
+        psi: Array = formulas.continuous_psi(u, jnp.abs(u), d1, d2, xp=jnp)
     else:
         d1, d2, s_var, s_iqr, s_mad = stats
-        psi = core.stats_psi(u, jnp.abs(u), d1, d2, s_var, s_iqr, s_mad, xp=jnp)
+        psi = formulas.stats_psi(u, jnp.abs(u), d1, d2, s_var, s_iqr, s_mad, xp=jnp)
     return psi
 
 
@@ -143,10 +155,10 @@ def _rho(u: Array, stats: tuple[Array, ...], weights: str) -> Array:
     """The elementwise loss; its derivative in ``u`` is the closed-form ``psi``."""
     if weights == "continuous":
         d1, d2 = stats
-        rho: Array = core.continuous_rho(jnp.abs(u), d1, d2, xp=jnp)
+        rho: Array = formulas.continuous_rho(jnp.abs(u), d1, d2, xp=jnp)
     else:
         d1, d2, s_var, s_iqr, s_mad = stats
-        rho = core.stats_rho(jnp.abs(u), d1, d2, s_var, s_iqr, s_mad, xp=jnp)
+        rho = formulas.stats_rho(jnp.abs(u), d1, d2, s_var, s_iqr, s_mad, xp=jnp)
     return rho
 
 
@@ -160,24 +172,23 @@ def _rho_jvp(
     return _rho(u, stats, weights), _psi(u, stats, weights) * du
 
 
+# --------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------
+
+
+@with_autograd_params
 def asrl_loss(
     predictions: Array,
     targets: Array,
     *,
-    q_low: float = 0.5,
-    q_high: float = 0.9,
-    thresholds: str = "quantile",
-    c1: float = 1.345,
-    c2: float = 3.0,
-    weights: str = "continuous",
-    threshold_sample: int | None = 65536,
-    deltas: Sequence[float | Array] | None = None,
-    scales: Sequence[float | Array] | None = None,
+    statistics: ASRLStatistics | None = None,
+    **params: Any,
 ) -> Array:
     r"""Elementwise ASRL of ``predictions - targets`` (no reduction, as in optax).
 
     With ``u = predictions - targets`` and thresholds :math:`\delta_1 \le \delta_2`
-    computed from :math:`|u|` under :func:`jax.lax.stop_gradient`, the loss for the
+    computed from the residuals under :func:`jax.lax.stop_gradient`, the loss for the
     default ``weights="continuous"`` is
 
     .. math::
@@ -197,16 +208,16 @@ def asrl_loss(
     ----------
     predictions, targets : array of the same shape
         Any shape (no broadcasting). float16 and bfloat16 are computed in float32.
-    q_low, q_high, thresholds, c1, c2, weights
-        As for :class:`asrl.ASRL`, validated the same way.
-    threshold_sample : int or None, default 65536
-        Above this many elements the thresholds come from the numpy core's fixed
-        subsample of this size (``asrl.core.subsample`` states the accuracy); exact
-        below. None: always exact (one sort of all elements).
-    deltas : pair of float or 0-d array, optional
-        Thresholds to use instead of computing them; Python numbers are validated.
-    scales : triple of float or 0-d array, optional
-        ``(s_var, s_iqr, s_mad)`` for ``weights="stats"``, likewise.
+    statistics : asrl.core.rules.ASRLStatistics, optional
+        Thresholds (and, for ``weights="stats"``, scales) to use instead of computing
+        them; fields may be Python numbers (validated when the value is made) or 0-d
+        arrays (traced values included; the value is a pytree).
+    q_low, q_high, thresholds, c1, c2, weights, threshold_sample
+        ASRL's parameters: see :class:`asrl.params.ASRLParams`, which defines,
+        defaults and checks them for every adapter. Above ``threshold_sample``
+        elements the statistics come from the numpy core's fixed subsample of that
+        size; None: always exact (one sort of all elements). ``hessian`` and
+        ``min_hessian`` are for Newton learners and raise :class:`TypeError` here.
 
     Returns
     -------
@@ -224,32 +235,27 @@ def asrl_loss(
     >>> np.asarray(jax.jit(jax.grad(loss))(pred), dtype=float).round(6).tolist()
     [0.1, -0.2, 0.4, 0.4, 0.008]
     """
-    spec = ASRL.autograd_spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
+    loss = ASRL(**autograd_params(params, "asrl.jax"))
     u = _residuals(predictions, targets)
-    return _rho(u, _full(_statistics(u, spec, deltas, scales), u.shape), spec.weights)
+    return _rho(u, _full(_values(u, loss, statistics), u.shape), loss.params.weights)
 
 
-def asrl_thresholds(
-    predictions: Array,
-    targets: Array,
-    *,
-    q_low: float = 0.5,
-    q_high: float = 0.9,
-    thresholds: str = "quantile",
-    c1: float = 1.345,
-    c2: float = 3.0,
-    threshold_sample: int | None = 65536,
-) -> tuple[Array, Array]:
-    """The thresholds ``(delta1, delta2)`` of :func:`asrl_loss`, as 0-d arrays.
+@with_autograd_params
+def asrl_statistics(predictions: Array, targets: Array, **params: Any) -> ASRLStatistics:
+    """The statistics :func:`asrl_loss` computes for these arrays, as 0-d arrays.
+
+    Pass them back as ``asrl_loss(..., statistics=...)``.
+    :class:`~asrl.core.rules.ASRLStatistics` is
+    registered as a pytree, so the value may be returned from and passed to jitted
+    functions.
 
     Examples
     --------
     >>> import jax.numpy as jnp
-    >>> from asrl.jax import asrl_thresholds
-    >>> d1, d2 = asrl_thresholds(jnp.arange(-5.0, 6.0), jnp.zeros(11))
+    >>> from asrl.jax import asrl_statistics
+    >>> d1, d2 = asrl_statistics(jnp.arange(-5.0, 6.0), jnp.zeros(11)).deltas
     >>> float(d1), float(d2)
     (3.0, 5.0)
     """
-    spec = ASRL.autograd_spec(q_low, q_high, thresholds, c1, c2, "continuous", threshold_sample)
-    d1, d2 = _statistics(_residuals(predictions, targets), spec)
-    return d1, d2
+    loss = ASRL(**autograd_params(params, "asrl.jax"))
+    return _statistics(_residuals(predictions, targets), loss)

@@ -19,9 +19,11 @@ weights='continuous', hessian='irls', min_hessian=1e-06, threshold_sample=None)
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union
 
@@ -30,14 +32,17 @@ from .core.rules import THRESHOLD_RULES
 
 __all__ = [
     "HESSIANS",
+    "NEWTON_ONLY",
     "WEIGHTS",
     "ASRLParams",
     "AdaptiveHuberParams",
     "HuberParams",
     "NoParams",
     "PseudoHuberParams",
+    "autograd_params",
     "parse_params",
     "record_fields",
+    "with_autograd_params",
 ]
 
 #: Curvatures a Newton learner can be given (``hessian=``).
@@ -46,6 +51,11 @@ HESSIANS = ("irls", "exact", "unit")
 WEIGHTS = ("continuous", "stats")
 
 Record = TypeVar("Record")
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+#: Parameters of :class:`ASRLParams` that autograd has no use for: the curvature given
+#: to Newton learners (boosting). Autograd differentiates the loss itself.
+NEWTON_ONLY = ("hessian", "min_hessian")
 
 
 def _set(record: Any, name: str, value: Any) -> None:
@@ -228,3 +238,50 @@ weights, hessian, min_hessian, threshold_sample.
             raise ValueError(f"parameter {key!r} is given twice.")
         values[key] = _convert(key, value, types_[key])
     return record(**values)
+
+
+def _autograd_fields() -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(ASRLParams) if f.name not in NEWTON_ONLY]
+
+
+def autograd_params(params: dict[str, Any], adapter: str) -> dict[str, Any]:
+    """``params`` if they are ASRL parameters an autograd adapter takes; else a TypeError
+    that names the adapter and the valid keys (``hessian``: why it does not apply).
+
+    Examples
+    --------
+    >>> autograd_params({"q_low": 0.3}, "asrl.torch")
+    {'q_low': 0.3}
+    >>> autograd_params({"hessian": "exact"}, "asrl.jax")
+    Traceback (most recent call last):
+    ...
+    TypeError: hessian is for Newton learners (boosting); autograd differentiates the \
+loss itself, so asrl.jax does not take it.
+    """
+    fields = {f.name for f in _autograd_fields()}
+    unknown = sorted(set(params) - fields)
+    for name in unknown:
+        if name in NEWTON_ONLY:
+            raise TypeError(
+                f"{name} is for Newton learners (boosting); autograd differentiates the "
+                f"loss itself, so {adapter} does not take it."
+            )
+    if unknown:
+        valid = ", ".join(f.name for f in _autograd_fields())
+        raise TypeError(f"unexpected parameter(s) {', '.join(unknown)}; valid: {valid}.")
+    return params
+
+
+def with_autograd_params(function: Function) -> Function:
+    """Show ASRL's autograd parameters (the record's fields and defaults, less
+    :data:`NEWTON_ONLY`) in place of ``function``'s final ``**params``."""
+    signature = inspect.signature(function)
+    *head, _ = signature.parameters.values()
+    fields = [
+        inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type
+        )
+        for f in _autograd_fields()
+    ]
+    function.__signature__ = signature.replace(parameters=[*head, *fields])  # type: ignore[attr-defined]
+    return function

@@ -1,10 +1,13 @@
-r"""ASRL for PyTorch: the :class:`ASRLLoss` module and the :func:`asrl_loss` function.
+r"""ASRL for PyTorch: the :class:`~asrl.torch.ASRLLoss` module and :func:`~asrl.torch.asrl_loss`.
 
-A thin adapter over :mod:`asrl.core`: the loss is ``core.continuous_rho`` (or
-``core.stats_rho``) evaluated on tensors, its gradient is the closed form
-``core.continuous_psi`` (or ``core.stats_psi``), and the thresholds follow the
-core's rules (``core.quantile_thresholds_xp`` and friends), computed on the
-tensors' device without gradient. Nothing here restates the mathematics.
+A thin adapter over :mod:`asrl.core`: the loss is ``core.formulas.continuous_rho`` (or
+``stats_rho``) evaluated on tensors, its gradient is the closed form
+``continuous_psi`` (or ``stats_psi``), and the residual statistics (thresholds and
+"stats" scales) come from the loss's own rule (:meth:`asrl.ASRL.statistics_rule`),
+run on the tensors' device without gradient by :func:`asrl.core.rules.run_xp`. This
+module answers the rule's requests and nothing more: order statistics, the fixed
+subsample, ``max |u|`` over all elements, and the all-gather under DDP. Any rule of
+:data:`asrl.core.rules.THRESHOLD_RULES` therefore works here unchanged.
 
 Design choices, measured with ``benchmarks/bench_torch.py`` (``docs/neural.md``):
 
@@ -18,41 +21,63 @@ Design choices, measured with ``benchmarks/bench_torch.py`` (``docs/neural.md``)
   :data:`GRAIN` elements per torch thread, so temporaries stay in cache and no
   full-size scratch tensor is allocated; under ``torch.compile`` or on an
   accelerator it runs whole (fused by the compiler, or cheap to allocate).
-- Above ``threshold_sample`` elements the thresholds come from the numpy core's
-  fixed pseudo-random subsample (``core.subsample``): deterministic, equal to
-  ``asrl.ASRL(threshold_sample=...)``'s, and each quantile an exact quantile of all
-  residuals at a level within 0.0105 of the requested one with probability at least
-  1 - 1e-6 for the default 65536. The order statistics come from numpy's partitions
-  on the CPU (the core's own, about 3 times faster than :func:`torch.kthvalue` there)
-  and from :func:`torch.kthvalue` on other devices and under ``torch.compile``.
+- Above ``threshold_sample`` elements the statistics come from the numpy core's
+  fixed pseudo-random subsample (:func:`asrl.core.quantiles.sample_positions`):
+  deterministic, equal to ``asrl.ASRL(threshold_sample=...)``'s, and each quantile
+  an exact quantile of all residuals at a level within 0.0105 of the requested one
+  with probability at least 1 - 1e-6 for the default 65536. The order statistics
+  (:func:`order_statistics`) come from the numpy core's partitions on the CPU (about
+  3 times faster than :func:`torch.kthvalue` there) and from
+  :func:`kthvalue_order_statistics` on other devices. The rules are generators,
+  which dynamo cannot trace: under ``torch.compile`` the statistics run eagerly (one
+  graph break) and the elementwise loss is compiled.
   There is no limit on the number of elements (:func:`torch.quantile` refuses more
   than 2**24).
 
-Import this module only when torch is installed (``pip install 'asrl[torch]'``);
-``import asrl`` never imports torch.
+``import asrl`` never imports torch; importing this module without torch raises an
+:class:`ImportError` that names the extra to install (``pip install "asrl[torch]"``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import numbers
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
-import torch
+
+from ._optional import missing
+
+try:
+    import torch
+except ModuleNotFoundError as error:
+    raise missing("PyTorch", "torch") from error
 from torch import Tensor, nn
 
-from . import core
 from ._validation import check_choice, check_interval
-from .losses import ASRL, _check_deltas, _check_scales
+from .core import formulas, quantiles
+from .core.rules import ASRLStatistics, Scalars, run_xp
+from .losses import ASRL
+from .params import NEWTON_ONLY, ASRLParams, autograd_params, with_autograd_params
 
-__all__ = ["GRAIN", "REDUCTIONS", "ASRLLoss", "asrl_loss", "asrl_thresholds", "block_size"]
+__all__ = [
+    "GRAIN",
+    "NEWTON_ONLY",
+    "REDUCTIONS",
+    "ASRLLoss",
+    "asrl_loss",
+    "asrl_statistics",
+    "block_size",
+    "kthvalue_order_statistics",
+    "order_statistics",
+]
 
 REDUCTIONS = ("mean", "sum", "none")
 #: Elements per torch thread in a block of eager CPU evaluation (256 KiB of float32:
 #: measured fastest among 2**15 to 2**18 at 1e6 and 1e7 elements, 1 and 2 threads).
 GRAIN = 1 << 16
+Function = TypeVar("Function", bound=Callable[..., Any])
 
 
 def block_size() -> int:
@@ -104,24 +129,31 @@ def _blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
 
 
 # --------------------------------------------------------------------------------------
-# Thresholds and scales
+# Residual statistics: the loss's rule, answered with tensors
 # --------------------------------------------------------------------------------------
 
 
-def _order_statistics(x: Tensor, ranks: Sequence[int]) -> dict[int, Tensor]:
-    """Values of the given 0-based ``ranks`` (ascending) in sorted flat ``x``.
+def order_statistics(x: Tensor, ranks: Sequence[int]) -> dict[int, Tensor]:
+    """Values of the given 0-based ``ranks`` (ascending) in sorted flat ``x``, as 0-d tensors.
 
-    On the CPU outside ``torch.compile``, the numpy core's partitions (about 3 times
-    faster than :func:`torch.kthvalue` there); elsewhere :func:`_order_statistics_torch`.
+    On the CPU outside ``torch.compile``, the numpy core's partitions
+    (:func:`asrl.core.quantiles.order_statistics`, about 3 times faster than
+    :func:`torch.kthvalue` there); elsewhere :func:`kthvalue_order_statistics`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> order_statistics(torch.tensor([3.0, 1.0, 2.0]), [0, 2])
+    {0: tensor(1.), 2: tensor(3.)}
     """
     if x.device.type == "cpu" and not torch.compiler.is_compiling():
-        found = core._order_statistics(x.numpy(), set(ranks))
+        found = quantiles.order_statistics(x.numpy(), ranks)
         return {rank: torch.from_numpy(np.asarray(found[rank])) for rank in ranks}
-    return _order_statistics_torch(x, ranks)
+    return kthvalue_order_statistics(x, ranks)
 
 
-def _order_statistics_torch(x: Tensor, ranks: Sequence[int]) -> dict[int, Tensor]:
-    """:func:`_order_statistics` with torch operations only (any device, traceable).
+def kthvalue_order_statistics(x: Tensor, ranks: Sequence[int]) -> dict[int, Tensor]:
+    """:func:`order_statistics` with torch operations only (any device, traceable).
 
     One :func:`torch.kthvalue` per rank, except the minimum, the maximum and a rank
     right after the previous one (type-7 quantiles need pairs ``k, k + 1``): that is
@@ -148,8 +180,9 @@ def _order_statistics_torch(x: Tensor, ranks: Sequence[int]) -> dict[int, Tensor
 @torch.compiler.disable  # type: ignore[untyped-decorator]  # run numpy as numpy
 @functools.lru_cache(maxsize=16)
 def _sample_positions(n: int, size: int, device: torch.device) -> Tensor:
-    """The numpy core's subsample positions (``core.subsample``) as a tensor on ``device``."""
-    return torch.tensor(core._sample_positions(n, size), dtype=torch.long, device=device)
+    """The numpy core's subsample positions (:func:`asrl.core.quantiles.sample_positions`)
+    as a tensor on ``device``."""
+    return torch.tensor(quantiles.sample_positions(n, size), dtype=torch.long, device=device)
 
 
 def _residuals(xf: Tensor, yf: Tensor, size: int | None, dtype: torch.dtype) -> Tensor:
@@ -198,73 +231,58 @@ def _global_max(value: Tensor, group: Any) -> Tensor:
 
 
 def _times_in_float64(c: float, sigma: Tensor) -> Tensor:
-    """``c * sigma`` rounded once to sigma's dtype, as ``core.scale_thresholds`` does."""
+    """``c * sigma`` rounded once to sigma's dtype, as the numpy driver does."""
     if sigma.dtype == torch.float64 or sigma.device.type == "mps":  # MPS has no float64
         return c * sigma
     return (c * sigma.double()).to(sigma.dtype)
 
 
-def _fixed(
-    name: str, values: Any, check: Any, dtype: torch.dtype, device: torch.device
-) -> list[Tensor]:
-    """Statistics given by the caller as 0-d tensors; Python numbers are validated.
-
-    Tensors are used as given (checking their values would synchronise with the
-    device); only their number is checked.
-    """
-    given = values
-    values = list(values)
-    if all(isinstance(v, numbers.Real) for v in values):
-        values = list(check(given))
-    count = 2 if name == "deltas" else 3
-    if len(values) != count:
-        raise TypeError(f"{name} must have {count} values; got {len(values)}.")
-    return [torch.as_tensor(v).detach().to(dtype=dtype, device=device) for v in values]
-
-
+# The rules are generators, which dynamo cannot trace (torch 2.13: "Unreachable
+# sub-generator code"); under torch.compile they run eagerly, as one graph break.
+@torch.compiler.disable  # type: ignore[untyped-decorator]
 def _statistics(
-    input: Tensor,
-    target: Tensor,
-    spec: ASRL,
-    dtype: torch.dtype,
-    deltas: Any = None,
-    scales: Any = None,
-    group: Any = None,
-) -> tuple[Tensor, ...]:
-    """``(d1, d2)``, plus ``(s_var, s_iqr, s_mad)`` for the "stats" weights, as 0-d tensors.
+    input: Tensor, target: Tensor, loss: ASRL, dtype: torch.dtype, group: Any = None
+) -> ASRLStatistics:
+    """The loss's rule run on these residuals (with a ``group``, on all ranks'), without
+    gradient: an :class:`~asrl.core.rules.ASRLStatistics` of 0-d tensors in ``dtype``.
 
-    The numpy core's rules (``asrl.ASRL._statistics``) on the device, without gradient.
-    With a process ``group``, the rules run on all ranks' residual samples together.
+    The rule sees the subsample above ``threshold_sample`` elements, and ``max |u|``
+    over all elements when it asks for it. Under a process group, that maximum is an
+    ``all_reduce`` on every rank (whether or not it subsamples), so every rank makes
+    the same collective calls.
     """
     with torch.no_grad():
         xf, yf = input.detach().reshape(-1), target.detach().reshape(-1)
-        finfo = torch.finfo(dtype)
-        need_sample = deltas is None or (spec.weights == "stats" and scales is None)
-        u = _residuals(xf, yf, spec.threshold_sample, dtype) if need_sample else xf
-        sampled = u.shape[0] != xf.shape[0]
-        if group is not None and need_sample:
-            u = _gather(u, group)
-        if deltas is not None:
-            d1, d2 = _fixed("deltas", deltas, _check_deltas, dtype, xf.device)
-        elif spec.threshold_rule == "quantile":
-            d1, d2 = core.quantile_thresholds_xp(
-                u.abs(), spec.q_low, spec.q_high, finfo, _order_statistics, torch
-            )
-        else:
-            largest = u.abs().max() if not sampled else _largest(xf, yf, dtype)
-            if group is not None and sampled:
-                largest = _global_max(largest, group)
-            d1, d2 = core.scale_thresholds_xp(
-                u, largest, spec.c1, spec.c2, finfo, _order_statistics, torch, _times_in_float64
-            )
-        if spec.weights == "continuous":
-            return d1, d2
-        d1, d2 = core.stats_deltas_xp(d1, d2, finfo, torch)
-        if scales is None:
-            s_var, s_iqr, s_mad = core.stats_scales_xp(u, finfo, _order_statistics, torch)
-        else:
-            s_var, s_iqr, s_mad = _fixed("scales", scales, _check_scales, dtype, xf.device)
-        return d1, d2, s_var, s_iqr, s_mad
+        mine = _residuals(xf, yf, loss.sample_size, dtype)
+        sampled = mine.shape[0] != xf.shape[0]
+        u = mine if group is None else _gather(mine, group)
+
+        def largest() -> Tensor:
+            value = _largest(xf, yf, dtype) if sampled else mine.abs().max()
+            return value if group is None else _global_max(value, group)
+
+        ops = Scalars(torch, torch.finfo(dtype), _times_in_float64)
+        full = largest if sampled or group is not None else None
+        statistics: ASRLStatistics = run_xp(loss.statistics_rule, u, ops, order_statistics, full)
+    return statistics
+
+
+def _values(
+    input: Tensor,
+    target: Tensor,
+    loss: ASRL,
+    dtype: torch.dtype,
+    statistics: ASRLStatistics | None,
+    group: Any,
+) -> tuple[Tensor, ...]:
+    """``(d1, d2)``, plus ``(s_var, s_iqr, s_mad)`` for the "stats" weights: the given
+    ``statistics`` (Python numbers or 0-d tensors, without gradient) or this batch's."""
+    if statistics is None:
+        statistics = _statistics(input, target, loss, dtype, group)
+    else:
+        loss.check_statistics(statistics)
+    values = (*statistics.deltas, *(statistics.scales or ()))
+    return tuple(torch.as_tensor(v, dtype=dtype, device=input.device).detach() for v in values)
 
 
 # --------------------------------------------------------------------------------------
@@ -275,20 +293,20 @@ def _statistics(
 def _rho(abs_u: Tensor, weights: str, stats: Sequence[Tensor]) -> Tensor:
     if weights == "continuous":
         d1, d2 = stats
-        rho: Tensor = core.continuous_rho(abs_u, d1, d2, xp=torch)
+        rho: Tensor = formulas.continuous_rho(abs_u, d1, d2, xp=torch)
     else:
         d1, d2, s_var, s_iqr, s_mad = stats
-        rho = core.stats_rho(abs_u, d1, d2, s_var, s_iqr, s_mad, xp=torch)
+        rho = formulas.stats_rho(abs_u, d1, d2, s_var, s_iqr, s_mad, xp=torch)
     return rho
 
 
 def _psi(u: Tensor, weights: str, stats: Sequence[Tensor]) -> Tensor:
     if weights == "continuous":
         d1, d2 = stats
-        psi: Tensor = core.continuous_psi(u, u.abs(), d1, d2, xp=torch)
+        psi: Tensor = formulas.continuous_psi(u, u.abs(), d1, d2, xp=torch)
     else:
         d1, d2, s_var, s_iqr, s_mad = stats
-        psi = core.stats_psi(u, u.abs(), d1, d2, s_var, s_iqr, s_mad, xp=torch)
+        psi = formulas.stats_psi(u, u.abs(), d1, d2, s_var, s_iqr, s_mad, xp=torch)
     return psi
 
 
@@ -367,26 +385,20 @@ def _apply(
 # --------------------------------------------------------------------------------------
 
 
+@with_autograd_params
 def asrl_loss(
     input: Tensor,
     target: Tensor,
     *,
-    q_low: float = 0.5,
-    q_high: float = 0.9,
-    thresholds: str = "quantile",
-    c1: float = 1.345,
-    c2: float = 3.0,
-    weights: str = "continuous",
-    threshold_sample: int | None = 65536,
     reduction: str = "mean",
-    deltas: Sequence[float | Tensor] | None = None,
-    scales: Sequence[float | Tensor] | None = None,
+    statistics: ASRLStatistics | None = None,
     process_group: Any = None,
+    **params: Any,
 ) -> Tensor:
     r"""ASRL of ``input - target``, with thresholds from these residuals.
 
     With ``u = input - target`` and thresholds :math:`\delta_1 \le \delta_2` computed
-    from :math:`|u|` (without gradient), the elementwise loss for the default
+    from the residuals (without gradient), the elementwise loss for the default
     ``weights="continuous"`` is
 
     .. math::
@@ -406,28 +418,27 @@ def asrl_loss(
     input, target : Tensor of the same shape
         Predictions and targets; any shape (no broadcasting), CPU or CUDA, any real
         dtype. float16 and bfloat16 are computed in float32, and the loss is float32.
-    q_low, q_high, thresholds, c1, c2, weights
-        As for :class:`asrl.ASRL`, validated the same way.
-    threshold_sample : int or None, default 65536
-        Above this many elements the thresholds (and the "stats" scales) come from a
-        fixed pseudo-random subsample of this size, the numpy core's
-        (``asrl.core.subsample``); exact below. None: always exact (one
-        :func:`torch.kthvalue` per order statistic over all elements).
     reduction : {"mean", "sum", "none"}, default "mean"
         ``"none"`` returns the elementwise loss, in ``input``'s shape.
-    deltas : pair of float or 0-d Tensor, optional
-        Thresholds to use instead of computing them (e.g. running thresholds).
-        Python numbers are validated; tensors are used as given, without gradient.
-    scales : triple of float or 0-d Tensor, optional
-        ``(s_var, s_iqr, s_mad)`` for ``weights="stats"``, likewise.
+    statistics : asrl.core.rules.ASRLStatistics, optional
+        Thresholds (and, for ``weights="stats"``, scales) to use instead of computing
+        them, e.g. running ones. Fields may be Python numbers (validated when the
+        value is made) or 0-d tensors (used as given, without gradient).
     process_group : torch.distributed ProcessGroup, optional
-        Make the thresholds global under data parallelism (DDP): every rank
+        Make the statistics global under data parallelism (DDP): every rank
         all-gathers the residual samples of all ranks (each at most
-        ``threshold_sample`` elements, padded to equal size) and applies the rules to
+        ``threshold_sample`` elements, padded to equal size) and runs the rule on
         their union, so every rank uses the same thresholds. Exact when no rank has
         more than ``threshold_sample`` residuals; see ``docs/distributed.md`` for the
         bound otherwise. Pass ``torch.distributed.group.WORLD`` for all ranks. Every
         rank must call the loss (it is a collective).
+    q_low, q_high, thresholds, c1, c2, weights, threshold_sample
+        ASRL's parameters: see :class:`asrl.params.ASRLParams`, which defines,
+        defaults and checks them for every adapter. Above ``threshold_sample``
+        elements the statistics come from the numpy core's fixed subsample of that
+        size; None: always exact (one :func:`torch.kthvalue` per order statistic
+        off the CPU). ``hessian`` and ``min_hessian`` are for Newton learners and
+        raise :class:`TypeError` here.
 
     Returns
     -------
@@ -438,8 +449,8 @@ def asrl_loss(
     Notes
     -----
     Inputs are not checked for NaN or infinity: that would synchronise with the
-    device at every step. A NaN residual makes the reduced loss NaN, as in
-    :class:`torch.nn.HuberLoss`.
+    device at every step. A NaN residual makes the thresholds NaN, and so the loss
+    NaN (every element of it with ``reduction="none"``).
 
     Examples
     --------
@@ -451,52 +462,44 @@ def asrl_loss(
     >>> pred.grad
     tensor([ 0.1000, -0.2000,  0.4000,  0.4000,  0.0080])
     """
-    spec = ASRL.autograd_spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
+    loss = ASRL(**autograd_params(params, "asrl.torch"))
     reduction = check_choice("reduction", reduction, REDUCTIONS)
     dtype = _check_pair(input, target)
-    stats = _statistics(input, target, spec, dtype, deltas, scales, process_group)
-    return _apply(input, target, reduction, spec.weights, stats)
+    stats = _values(input, target, loss, dtype, statistics, process_group)
+    return _apply(input, target, reduction, loss.params.weights, stats)
 
 
-def asrl_thresholds(
-    input: Tensor,
-    target: Tensor,
-    *,
-    q_low: float = 0.5,
-    q_high: float = 0.9,
-    thresholds: str = "quantile",
-    c1: float = 1.345,
-    c2: float = 3.0,
-    threshold_sample: int | None = 65536,
-    process_group: Any = None,
-) -> tuple[Tensor, Tensor]:
-    """The thresholds ``(delta1, delta2)`` of :func:`asrl_loss`, as 0-d tensors.
+@with_autograd_params
+def asrl_statistics(
+    input: Tensor, target: Tensor, *, process_group: Any = None, **params: Any
+) -> ASRLStatistics:
+    """The statistics :func:`asrl_loss` computes for these tensors, as 0-d tensors.
 
-    Equal to ``asrl.ASRL(..., threshold_sample=...).thresholds(target, input)``
-    computed with numpy in the same dtype.
+    Equal bit for bit to ``asrl.ASRL(**params).statistics(target, input)`` computed
+    with numpy in the same dtype (the "stats" standard deviation up to its summation
+    order). Pass them back as ``asrl_loss(..., statistics=...)``.
 
     Examples
     --------
     >>> import torch
-    >>> from asrl.torch import asrl_thresholds
-    >>> d1, d2 = asrl_thresholds(torch.arange(-5.0, 6.0), torch.zeros(11))
-    >>> d1.item(), d2.item()
-    (3.0, 5.0)
+    >>> from asrl.torch import asrl_statistics
+    >>> asrl_statistics(torch.arange(-5.0, 6.0), torch.zeros(11)).deltas
+    (tensor(3.), tensor(5.))
     """
-    spec = ASRL.autograd_spec(q_low, q_high, thresholds, c1, c2, "continuous", threshold_sample)
-    dtype = _check_pair(input, target)
-    d1, d2 = _statistics(input, target, spec, dtype, group=process_group)
-    return d1, d2
+    loss = ASRL(**autograd_params(params, "asrl.torch"))
+    statistics: ASRLStatistics = _statistics(
+        input, target, loss, _check_pair(input, target), process_group
+    )
+    return statistics
 
 
 class ASRLLoss(nn.Module):
     r"""ASRL as a :class:`torch.nn.Module`, optionally with running thresholds.
 
-    Computes :func:`asrl_loss`; see there for the formula and the parameters
-    ``q_low``, ``q_high``, ``thresholds``, ``c1``, ``c2``, ``weights``,
-    ``threshold_sample`` and ``reduction``. The curvature options of
-    :class:`asrl.ASRL` (``hessian``, ``min_hessian``) are for Newton learners; autograd
-    differentiates the loss itself, so they do not exist here.
+    Computes :func:`asrl_loss`; see there for the formula, ``reduction``,
+    ``process_group`` and ASRL's parameters (``q_low``, ``q_high``, ``thresholds``,
+    ``c1``, ``c2``, ``weights``, ``threshold_sample``; defined once in
+    :class:`asrl.params.ASRLParams`).
 
     Parameters
     ----------
@@ -519,8 +522,8 @@ class ASRLLoss(nn.Module):
 
     Attributes
     ----------
-    spec : asrl.ASRL
-        The validated loss parameters (``spec.q_low``, ``spec.threshold_rule``, ...).
+    params : asrl.params.ASRLParams
+        The validated parameters (``params.q_low``, ``params.thresholds``, ...).
     running_deltas, running_scales, num_batches_tracked : Tensor or None
         The running statistics' buffers, None without ``momentum``.
 
@@ -543,23 +546,19 @@ class ASRLLoss(nn.Module):
     running_scales: Tensor | None
     num_batches_tracked: Tensor | None
 
+    @with_autograd_params
     def __init__(
         self,
         *,
-        q_low: float = 0.5,
-        q_high: float = 0.9,
-        thresholds: str = "quantile",
-        c1: float = 1.345,
-        c2: float = 3.0,
-        weights: str = "continuous",
-        threshold_sample: int | None = 65536,
         reduction: str = "mean",
         momentum: float | None = None,
         process_group: Any = None,
+        **params: Any,
     ) -> None:
         super().__init__()
+        self._loss = ASRL(**autograd_params(params, "asrl.torch"))
+        self.params: ASRLParams = self._loss.params
         self.process_group = process_group
-        self.spec = ASRL.autograd_spec(q_low, q_high, thresholds, c1, c2, weights, threshold_sample)
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.momentum = (
             None
@@ -568,36 +567,34 @@ class ASRLLoss(nn.Module):
         )
         tracking = self.momentum is not None
         self.register_buffer("running_deltas", torch.zeros(2) if tracking else None)
-        stats = tracking and weights == "stats"
+        stats = tracking and self.params.weights == "stats"
         self.register_buffer("running_scales", torch.ones(3) if stats else None)
         self.register_buffer(
             "num_batches_tracked", torch.tensor(0, dtype=torch.long) if tracking else None
         )
 
     def extra_repr(self) -> str:
-        params = {
-            k: v for k, v in self.spec.get_params().items() if k not in ("hessian", "min_hessian")
-        }
+        params = {k: v for k, v in dataclasses.asdict(self.params).items() if k not in NEWTON_ONLY}
         params.update(reduction=self.reduction, momentum=self.momentum)
         return ", ".join(f"{k}={v!r}" for k, v in params.items())
 
-    def thresholds(self, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        """``(delta1, delta2)`` of these residuals (never the running ones)."""
+    def statistics(self, input: Tensor, target: Tensor) -> ASRLStatistics:
+        """The statistics of these residuals, as 0-d tensors (never the running ones)."""
         dtype = _check_pair(input, target)
-        d1, d2 = _statistics(input, target, self.spec, dtype, group=self.process_group)[:2]
-        return d1, d2
+        statistics: ASRLStatistics = _statistics(
+            input, target, self._loss, dtype, self.process_group
+        )
+        return statistics
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss of ``input`` against ``target`` (see the class docstring)."""
         dtype = _check_pair(input, target)
-        running = self._running(dtype, input.device)
-        if running is None:
-            stats = _statistics(input, target, self.spec, dtype, group=self.process_group)
+        stats = self._running(dtype, input.device)
+        if stats is None:
+            stats = _values(input, target, self._loss, dtype, None, self.process_group)
             if self.training and self.momentum is not None:
                 self._update(stats)
-        else:
-            stats = running
-        return _apply(input, target, self.reduction, self.spec.weights, stats)
+        return _apply(input, target, self.reduction, self.params.weights, stats)
 
     def _running(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, ...] | None:
         """The running statistics to use now, or None to compute this call's own."""

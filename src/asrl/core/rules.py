@@ -342,9 +342,8 @@ def stats_scales(ops: Scalars) -> Rule:
     var = yield Mean("square", centre=mean, scale=unit)
     raw = (xp.sqrt(var) * unit, (q75 - q25) / IQR_TO_SIGMA, (yield from mad_sigma()))
     floor = _stats_floor(ops)
-    s_var, s_iqr, s_mad = (
-        xp.maximum(positive_threshold(s, largest, largest, ops), floor) for s in raw
-    )
+    safe = [positive_threshold(s, largest, largest, ops) for s in raw]
+    s_var, s_iqr, s_mad = (xp.where(s > floor, s, floor) for s in safe)
     return s_var, s_iqr, s_mad
 
 
@@ -354,7 +353,8 @@ def asrl_rule(threshold_rule: Callable[[Any, Scalars], Rule], params: Any, ops: 
     d1, d2 = yield from threshold_rule(params, ops)
     if params.weights == "continuous":
         return ASRLStatistics((d1, d2))
-    d1 = ops.xp.maximum(d1, _stats_floor(ops))
+    floor = _stats_floor(ops)
+    d1 = ops.xp.where(d1 > floor, d1, floor)
     d2 = ops.xp.maximum(d2, d1)
     return ASRLStatistics((d1, d2), (yield from stats_scales(ops)))
 
@@ -501,7 +501,12 @@ def run_xp(
 
     def answer(request: Request) -> Any:
         if isinstance(request, Quantiles):
-            x = u if request.of == "raw" else xp.abs(u - request.centre)
+            if request.of == "raw":
+                x = u
+            elif isinstance(request.centre, (int, float)) and request.centre == 0:
+                x = xp.abs(u)
+            else:
+                x = xp.abs(u - request.centre)
             return quantiles_xp(x, request.levels, order_statistics)
         if isinstance(request, Largest):
             return xp.max(xp.abs(u)) if largest is None else largest()
