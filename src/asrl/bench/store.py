@@ -40,8 +40,11 @@ KEY = (
     "loss_params",
     "extra",
 )
+#: What a fit measured (test-set metrics, cost, sizes).
 METRICS = ("mse", "mae", "r2", "medae", "fit_seconds", "rounds", "n_train", "n_test")
+#: The columns of results.csv: a fit's key, then its metrics.
 RESULT_COLUMNS = (*KEY, *METRICS)
+#: The columns of curves.csv: a fit's key, then the test error after each round.
 CURVE_COLUMNS = (*KEY, "round", "test_mse", "test_r2")
 
 
