@@ -299,13 +299,15 @@ def _run_task(task: Task, config: BenchConfig) -> tuple[dict[str, Any], list[dic
 
 
 def _stop_workers(pool: Any) -> None:
-    """Kill the pool's workers now (Python 3.14 has a method for it)."""
+    """Kill the pool's workers now (Python 3.14 has a method for it), then wait for the
+    pool's management thread to wind down: left running, it races the interpreter's exit
+    hook for its wake-up pipe and prints "Exception ignored in atexit callback"."""
     if hasattr(pool, "terminate_workers"):
         pool.terminate_workers()
-        return
-    for process in list(getattr(pool, "_processes", {}).values()):
-        process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_bench(
