@@ -28,7 +28,6 @@ pytest.importorskip(
     {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[BACKEND],
     reason=f"Keras's backend {BACKEND} is not installed (CI installs tensorflow-cpu)",
 )
-from keras import ops  # noqa: E402
 
 from asrl.keras import ASRLLoss, asrl_loss, asrl_statistics  # noqa: E402
 

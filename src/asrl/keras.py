@@ -91,7 +91,8 @@ def _residuals(y_true: Tensor, y_pred: Tensor) -> Tensor:
     y_true, y_pred = _same_rank(y_true, y_pred)
     true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
     if len(true_shape) != len(pred_shape) or any(
-        a is not None and b is not None and a != b for a, b in zip(true_shape, pred_shape)
+        a is not None and b is not None and a != b
+        for a, b in zip(true_shape, pred_shape, strict=True)
     ):
         raise ValueError(
             "y_true and y_pred must have the same shape (no broadcasting); got "
@@ -126,8 +127,9 @@ def _traced_quantiles(x: Tensor, levels: tuple[float, ...]) -> tuple[Tensor, ...
         below = ops.where(top, last, ops.floor(virtual))
         t = ops.where(top, 0.0, virtual - below)
         above = ops.where(top, last, below + 1.0)
-        low, high = ops.take(ordered, ops.cast(below, "int32")), ops.take(
-            ordered, ops.cast(above, "int32")
+        low, high = (
+            ops.take(ordered, ops.cast(below, "int32")),
+            ops.take(ordered, ops.cast(above, "int32")),
         )
         diff = high - low
         found.append(
