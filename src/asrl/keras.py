@@ -322,7 +322,7 @@ def asrl_loss(
     >>> from asrl.keras import asrl_loss
     >>> y_pred = np.array([[0.1, -0.2, 0.4, 1.0, 50.0]], dtype="float32")
     >>> loss = asrl_loss(np.zeros((1, 5)), y_pred, q_low=0.5, q_high=0.75)
-    >>> np.round(np.asarray(loss), 4).tolist()
+    >>> [round(float(v), 4) for v in np.asarray(loss)]
     [0.462]
     """
     loss = ASRL(**autograd_params(params, "asrl.keras"))
