@@ -488,6 +488,8 @@ def run_xp(
     ops: Scalars,
     order_statistics: Callable[[Any, Sequence[int]], dict[int, Any]],
     largest: Callable[[], Any] | None = None,
+    *,
+    quantiles: Callable[[Any, tuple[float, ...]], tuple[Any, ...]] | None = None,
 ) -> Any:
     """Run ``rule(ops)`` on the flat residuals ``u`` of the namespace ``ops.xp``.
 
@@ -496,6 +498,9 @@ def run_xp(
     :class:`Largest` from ``largest()`` when the full data are not ``u`` (a
     subsample, or one rank of many), else ``max|u|``. Means sum in the namespace's
     own order, so they may differ from numpy's pairwise sums in the last bits.
+    ``quantiles(x, levels)``, if given, answers quantile requests in place of
+    :func:`quantiles_xp` (which needs the length of ``x`` as a Python int): for a
+    graph whose length is known only when it runs (Keras on TensorFlow).
     """
     xp = ops.xp
 
@@ -507,6 +512,8 @@ def run_xp(
                 x = xp.abs(u)
             else:
                 x = xp.abs(u - request.centre)
+            if quantiles is not None:
+                return quantiles(x, request.levels)
             return quantiles_xp(x, request.levels, order_statistics)
         if isinstance(request, Largest):
             return xp.max(xp.abs(u)) if largest is None else largest()
