@@ -73,12 +73,15 @@ def toy(monkeypatch):
     return "toy"
 
 
-def assert_statistics_equal(got, want, dtype):
-    """Thresholds and quantile scales exact; the standard deviation to one rounding."""
+def assert_statistics_equal(got, want, dtype, n=1):
+    """Thresholds and quantile scales exact; the standard deviation up to the rounding of
+    its two means of ``n`` terms, summed in another order than numpy's (a few eps for
+    small ``n``; hypothesis found 2.4 eps at n <= 60)."""
     assert got[:2] == want[:2]
     if len(want) > 2:
         assert got[3:] == want[3:]
-        assert got[2] == pytest.approx(want[2], rel=2 * float(np.finfo(dtype).eps))
+        rel = max(2.0, np.log2(max(n, 2)) + 2) * float(np.finfo(dtype).eps)
+        assert got[2] == pytest.approx(want[2], rel=rel)
 
 
 # -- thresholds ---------------------------------------------------------------------------
@@ -106,7 +109,7 @@ def test_statistics_equal_the_numpy_core(dtype, rule, weights, n, sample):
     got = torch_statistics(
         torch.tensor(p), torch.tensor(y), thresholds=rule, weights=weights, threshold_sample=sample
     )
-    assert_statistics_equal(got, flat(ref.statistics(y, p)), dtype)
+    assert_statistics_equal(got, flat(ref.statistics(y, p)), dtype, n)
 
 
 @pytest.mark.usefixtures("selection")
@@ -119,7 +122,7 @@ def test_a_rule_registered_by_the_user_works_unchanged(toy, dtype, weights, samp
     want = ref.statistics(y, p)
     params = {"thresholds": toy, "weights": weights, "threshold_sample": sample}
     got = torch_statistics(torch.tensor(p), torch.tensor(y), **params)
-    assert_statistics_equal(got, flat(want), dtype)
+    assert_statistics_equal(got, flat(want), dtype, 3001)
     if sample is None:  # the toy rule's own quantiles, not the default 0.5 and 0.9
         a = np.abs(p - y)
         assert got[:2] == (np.quantile(a, 0.3), np.quantile(a, 0.8))
@@ -137,7 +140,7 @@ def test_statistics_equal_the_numpy_core_on_random_residuals(loss, u):
     params = {k: v for k, v in loss.get_params().items() if k not in NEWTON_ONLY}
     zero = np.zeros_like(u)
     got = torch_statistics(torch.from_numpy(u), torch.from_numpy(zero), **params)
-    assert_statistics_equal(got, flat(loss.statistics(zero, u)), np.float32)
+    assert_statistics_equal(got, flat(loss.statistics(zero, u)), np.float32, u.size)
 
 
 @pytest.mark.usefixtures("selection")

@@ -116,7 +116,7 @@ def _values(u: Array, loss: ASRL, statistics: ASRLStatistics | None) -> tuple[Ar
         statistics = _statistics(u, loss)
     else:
         loss.check_statistics(statistics)
-    values = (*statistics.deltas, *(statistics.scales or ()))
+    values = statistics.flat()
     return tuple(jax.lax.stop_gradient(jnp.asarray(v, dtype=u.dtype)) for v in values)
 
 

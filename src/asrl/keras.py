@@ -188,7 +188,7 @@ def _values(u: Tensor, loss: ASRL, statistics: ASRLStatistics | None) -> tuple[T
         statistics = _statistics(u, loss)
     else:
         loss.check_statistics(statistics)
-    values = (*statistics.deltas, *(statistics.scales or ()))
+    values = statistics.flat()
     return tuple(ops.stop_gradient(ops.cast(v, u.dtype)) for v in values)
 
 

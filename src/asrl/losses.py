@@ -459,7 +459,7 @@ class ASRL(BaseLoss):
         return statistics
 
     def _stats(self, u: Array, statistics: ASRLStatistics) -> tuple[Any, ...]:
-        return _scalars(u, (*statistics.deltas, *(statistics.scales or ())))
+        return _scalars(u, statistics.flat())
 
     def _rho(self, u: Array, statistics: Any) -> Array:
         stats, abs_u = self._stats(u, statistics), np.abs(u)

@@ -281,7 +281,7 @@ def _values(
         statistics = _statistics(input, target, loss, dtype, group)
     else:
         loss.check_statistics(statistics)
-    values = (*statistics.deltas, *(statistics.scales or ()))
+    values = statistics.flat()
     return tuple(torch.as_tensor(v, dtype=dtype, device=input.device).detach() for v in values)
 
 

@@ -190,6 +190,11 @@ class ASRLStatistics:
                 self, "scales", tuple(_check_positive(f"scales[{i}]", v) for i, v in enumerate(s))
             )
 
+    def flat(self) -> tuple[Any, ...]:
+        """``(delta1, delta2)``, followed by the three scales if there are any: the
+        statistics in the order the formulas take them."""
+        return (*self.deltas, *(self.scales or ()))
+
 
 @dataclass(frozen=True)
 class DeltaStatistics:
