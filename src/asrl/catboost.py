@@ -115,7 +115,6 @@ class CatBoostObjective:
 
     def _remember(self, residual: Array, weight: Array | None) -> None:
         """Keep residuals; after a full pass, recompute the statistics from them."""
-        residual = residual.copy()  # the kernel above overwrites its input
         while residual.size:
             take = min(residual.size, self.n - self._filled)
             self._residuals[self._filled : self._filled + take] = residual[:take]
