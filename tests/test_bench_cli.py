@@ -386,8 +386,9 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has ended; only its exit status is left
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
-def test_workers_end_with_their_parent_after_kill_9(files, tmp_path):
+def _long_run(files, tmp_path, **popen):
+    """A benchmark run long enough to interrupt, and the pids of its two workers once
+    both have started (fewer if they never did within a minute)."""
     process = subprocess.Popen(
         [
             *ASRL_CLI,
@@ -397,14 +398,21 @@ def test_workers_end_with_their_parent_after_kill_9(files, tmp_path):
         ],
         cwd=files,
         env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        **popen,
     )
     deadline = time.monotonic() + 60
     workers: list[int] = []
     while time.monotonic() < deadline and len(workers) < 2:
         time.sleep(0.2)
         workers = _children(process.pid)
+    return process, workers
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_workers_end_with_their_parent_after_kill_9(files, tmp_path):
+    process, workers = _long_run(
+        files, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     assert len(workers) == 2, "the run never started its two workers"
     time.sleep(1.0)  # let them start fitting
     os.kill(process.pid, signal.SIGKILL)
@@ -420,25 +428,14 @@ def test_workers_end_with_their_parent_after_kill_9(files, tmp_path):
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 def test_ctrl_c_stops_the_run_with_a_message_and_keeps_what_is_done(files, tmp_path):
-    process = subprocess.Popen(
-        [
-            *ASRL_CLI,
-            "bench",
-            *("--data", "diabetes", "--losses", "mse,mae", "--rounds", "3000", "--jobs", "2"),
-            *("--out", str(tmp_path / "out")),
-        ],
-        cwd=files,
-        env=_env(),
+    process, workers = _long_run(
+        files,
+        tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
-    deadline = time.monotonic() + 60
-    workers: list[int] = []
-    while time.monotonic() < deadline and len(workers) < 2:
-        time.sleep(0.2)
-        workers = _children(process.pid)
     time.sleep(1.0)
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group
     stdout, stderr = process.communicate(timeout=60)
