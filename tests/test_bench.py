@@ -205,8 +205,8 @@ def test_a_killed_run_resumes_without_recomputing_or_losing_rows(tmp_path):
 @pytest.mark.parametrize(
     ("learner", "losses"),
     [
-        ("lightgbm", ("mse", "mae", "pseudo-huber", "asrl")),
-        ("catboost", ("mse", "mae", "asrl")),
+        ("lightgbm", ("mse", "mae", "pseudo-huber", "huber-native", "fair-native", "asrl")),
+        ("catboost", ("mse", "mae", "huber-native", "lq-native", "asrl")),
         ("linear", ("mse", "mae", "huber-adaptive", "asrl")),
     ],
 )
@@ -233,3 +233,21 @@ def test_every_learner_runs_the_protocol(tmp_path, learner, losses):
     assert results["r2"].notna().all()
     under_outliers = results[results["contamination"] == 0.2].groupby("loss")["r2"].mean()
     assert under_outliers["asrl"] > under_outliers["mse"]
+
+
+@pytest.mark.parametrize("learner", ["lightgbm", "catboost"])
+@pytest.mark.parametrize("loss", ["huber-native", "fair-native", "lq-native"])
+def test_native_robust_baselines_start_from_the_median_and_keep_it(learner, loss):
+    pytest.importorskip(learner)
+    from asrl.bench.losses import NATIVE, parse_loss
+    from asrl.bench.models import ModelSpec, make_model
+
+    if learner not in NATIVE[loss]:
+        pytest.skip(f"{loss} is not an objective of {learner}")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200)})
+    y = np.r_[rng.normal(size=150), np.full(50, 1e3)]  # the mean is far from the median
+    spec = ModelSpec(rounds=1, learning_rate=1e-6)
+    model = make_model(learner, parse_loss(loss), spec, y, X).fit(X, y)
+    # one negligible tree: the model predicts its start, the median, without init_score
+    np.testing.assert_allclose(model.predict(X), np.median(y), atol=1e-3)

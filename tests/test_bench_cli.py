@@ -191,6 +191,22 @@ MISTAKES = [
     ("unknown dataset", ["--data", "bostn"], "not an embedded dataset", 2, ""),
     ("dataset twice", ["--data", "diabetes,diabetes"], "lists diabetes twice", 2, ""),
     ("quick and full", ["--quick", "--full"], "--quick and --full exclude each other", 2, ""),
+    ("suite and data", ["--suite", "dev", "--data", "boston"], "--suite and --data exclude", 2, ""),
+    (
+        "unknown suite",
+        ["--suite", "devv"],
+        "--suite must be one of default, dev; got 'devv'",
+        2,
+        "",
+    ),
+    (
+        "native elsewhere",
+        ["--losses", "fair-native"],
+        "--learner xgboost can fit none of --losses fair-native: it is an objective of "
+        "LightGBM only",
+        2,
+        "",
+    ),
     ("unknown scenario", ["--scenario", "random,bogus"], "--scenario must be among", 2, ""),
     ("max rows", ["--max-rows", "5"], "--max-rows must be at least 10", 2, ""),
     (

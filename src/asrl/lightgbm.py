@@ -31,7 +31,7 @@ try:
 except ModuleNotFoundError as error:
     raise missing("LightGBM", "lightgbm") from error
 
-__all__ = ["ASRLLGBMRegressor", "eval_metric"]
+__all__ = ["ASRLLGBMRegressor", "eval_metric", "fold_start"]
 
 # LightGBM 4.7 takes validation data as eval_X / eval_y and deprecates eval_set.
 _HAS_EVAL_XY = "eval_X" in inspect.signature(lgb.LGBMRegressor.fit).parameters
@@ -49,6 +49,19 @@ def eval_metric(loss: str | BaseLoss = "asrl", **params: Any) -> Any:
         return loss_object.name, loss_object(y_true, y_pred, sample_weight=weight), False
 
     return metric
+
+
+def fold_start(booster: lgb.Booster, start: float) -> None:
+    """Add a constant start to the leaves of the booster's first tree.
+
+    LightGBM keeps no ``init_score`` in a model; after training from one, this makes
+    the model predict ``start + trees`` on its own.
+    """
+    if booster.num_trees() == 0:
+        raise RuntimeError("LightGBM trained no tree; there is nothing to predict with.")
+    first = booster.dump_model(num_iteration=1)["tree_info"][0]
+    for leaf in range(first["num_leaves"]):
+        booster.set_leaf_output(0, leaf, booster.get_leaf_output(0, leaf) + start)
 
 
 class ASRLLGBMRegressor(BoostingEstimator, lgb.LGBMRegressor):
@@ -171,7 +184,7 @@ class ASRLLGBMRegressor(BoostingEstimator, lgb.LGBMRegressor):
             if "num_features()) > (0)" not in str(error):
                 raise
             self._fit_constant(X, y, sample_weight, start)
-        self._fold_start_into_first_tree(start)
+        fold_start(self.booster_, start)
         self._finish_fit(start, state.n_calls, state.history)
         state.release()
         return self
@@ -190,11 +203,3 @@ class ASRLLGBMRegressor(BoostingEstimator, lgb.LGBMRegressor):
         self.__dict__.update(
             {k: v for k, v in constant.__dict__.items() if k.endswith("_") or k == "_Booster"}
         )
-
-    def _fold_start_into_first_tree(self, start: float) -> None:
-        booster = self.booster_
-        if booster.num_trees() == 0:
-            raise RuntimeError("LightGBM trained no tree; there is nothing to predict with.")
-        first = booster.dump_model(num_iteration=1)["tree_info"][0]
-        for leaf in range(first["num_leaves"]):
-            booster.set_leaf_output(0, leaf, booster.get_leaf_output(0, leaf) + start)

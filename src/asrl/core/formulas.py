@@ -41,6 +41,7 @@ __all__ = [
     "huber_psi",
     "huber_rho",
     "pseudo_huber_hessian",
+    "pseudo_huber_irls_hessian",
     "pseudo_huber_psi",
     "pseudo_huber_rho",
     "regions",
@@ -243,6 +244,11 @@ def pseudo_huber_psi(u: Any, abs_u: Any, delta: Any, xp: Any = np) -> Any:
     """Pseudo-Huber gradient ``u / sqrt(1 + (u/delta)^2)``."""
     z = abs_u / delta
     return u / _hypot1(z, xp)
+
+
+def pseudo_huber_irls_hessian(abs_u: Any, delta: Any, xp: Any = np) -> Any:
+    """Pseudo-Huber IRLS weight ``psi(u) / u = (1 + (u/delta)^2)^(-1/2)``, in (0, 1]."""
+    return 1 / _hypot1(abs_u / delta, xp)
 
 
 def pseudo_huber_hessian(abs_u: Any, delta: Any, xp: Any = np) -> Any:

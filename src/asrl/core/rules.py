@@ -61,6 +61,7 @@ __all__ = [
     "as_floats",
     "asrl_rule",
     "auto_pseudo_huber_rule",
+    "capped_rule",
     "mad_sigma",
     "numpy_scalars",
     "ordered_thresholds",
@@ -313,12 +314,40 @@ def scale_rule(params: Any, ops: Scalars) -> Rule:
     return d1, xp.maximum(xp.minimum(ops.times(params.c2, sigma), largest), d1)
 
 
+def capped_rule(params: Any, ops: Scalars) -> Rule:
+    """Quantile thresholds capped by scale thresholds: ``delta_j = min(Q(|u|, q_j),
+    c_j * 1.4826 * MAD(u))``.
+
+    On clean residuals the quantiles are the smaller of the two and the loss is the
+    quantile rule's; when more than ``1 - q_high`` of the residuals are outliers,
+    ``Q(|u|, q_high)`` lies among them, and the cap, whose MAD breaks down only at
+    half the residuals, keeps ``delta2`` on the scale of the inliers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from asrl.params import ASRLParams
+    >>> u = np.r_[np.linspace(-1.0, 1.0, 60), np.full(40, 50.0)]  # 40 % outliers
+    >>> rule = lambda ops: capped_rule(ASRLParams(c1=1.0, c2=2.0), ops)
+    >>> [round(float(d), 4) for d in run_local(rule, u)]  # Q(|u|, 0.9) = 50 is capped
+    [0.8475, 4.0206]
+    """
+    largest = yield Largest()
+    sigma = yield from mad_sigma()
+    q1, q2, _ = yield Quantiles((params.q_low, params.q_high))
+    xp = ops.xp
+    d1 = xp.minimum(q1, ops.times(params.c1, sigma))
+    d2 = xp.minimum(q2, ops.times(params.c2, sigma))
+    return ordered_thresholds(d1, d2, largest, ops)
+
+
 #: Threshold rules by the name ASRL's ``thresholds=`` takes. Each maps ``(params,
 #: ops)`` (an :class:`asrl.params.ASRLParams` and the driver's :class:`Scalars`) to a
 #: rule returning ``(delta1, delta2)``.
 THRESHOLD_RULES: dict[str, Callable[[Any, Scalars], Rule]] = {
     "quantile": quantile_rule,
     "scale": scale_rule,
+    "capped": capped_rule,
 }
 
 

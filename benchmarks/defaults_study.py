@@ -1,0 +1,91 @@
+"""Score candidate defaults against the goals of the safe-default study (docs/defaults.md).
+
+Reads one or more ``asrl bench`` result folders (their ``results.csv``), averages R²
+over seeds and folds per block (learner x dataset x scenario x kind x contamination) and
+loss, and prints, per learner and loss:
+
+- regret: R² minus the best R² of any loss in the block (mean, worst), on clean data and
+  under contamination;
+- against the best *baseline* (every loss not named ``asrl...``): the mean and worst clean
+  gap, and the share of contaminated blocks where the loss is within 0.005 of the best
+  baseline or better (within 0.01 at 40 %), the goal's figures;
+- rounds to reach 99 % of the block's best final R² (median over blocks; the bench's
+  ``rounds`` column is per fit, against its own final R²).
+
+Usage: ``python benchmarks/defaults_study.py OUT [OUT ...] [--losses a,b] [--markdown]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BLOCK = ["learner", "dataset", "scenario", "kind", "contamination"]
+
+
+def load(folders: list[Path]) -> pd.DataFrame:
+    frames = [pd.read_csv(folder / "results.csv") for folder in folders]
+    results = pd.concat(frames, ignore_index=True)
+    # the same fit may appear in two folders; keep one
+    key = [*BLOCK, "loss", "seed", "fold"]
+    return results.drop_duplicates(key, keep="last")
+
+
+def block_means(results: pd.DataFrame) -> pd.DataFrame:
+    complete = results.groupby([*BLOCK, "loss"])["r2"].agg(["mean", "count"]).reset_index()
+    table = complete.pivot_table(index=BLOCK, columns="loss", values="mean")
+    return table.dropna(axis=0, how="any")
+
+
+def score(table: pd.DataFrame, losses: list[str]) -> pd.DataFrame:
+    baselines = [c for c in table.columns if not str(c).startswith("asrl")]
+    best = table.max(axis=1)
+    best_baseline = table[baselines].max(axis=1)
+    level = table.index.get_level_values("contamination")
+    clean, dirty, forty = level == 0, level > 0, level >= 0.4
+    rows = []
+    for loss in losses:
+        regret = table[loss] - best
+        gap = table[loss] - best_baseline
+        tolerance = np.where(level >= 0.4, 0.01, 0.005)
+        ok = gap >= -tolerance
+        rows.append(
+            {
+                "loss": loss,
+                "clean gap mean": gap[clean].mean(),
+                "clean gap worst": gap[clean].min(),
+                "dirty ok <40%": ok[dirty & ~forty].mean() if (dirty & ~forty).any() else np.nan,
+                "dirty ok 40%": ok[forty].mean() if forty.any() else np.nan,
+                "dirty gap mean": gap[dirty].mean(),
+                "regret mean": regret.mean(),
+                "regret worst": regret.min(),
+                "blocks won": int((table[losses].idxmax(axis=1) == loss).sum()),
+                "blocks": len(table),
+            }
+        )
+    return pd.DataFrame(rows).set_index("loss")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="+", type=Path)
+    parser.add_argument("--losses", help="comma-separated losses to score (default: all)")
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--blocks", action="store_true", help="print the block table too")
+    args = parser.parse_args()
+    results = load(args.out)
+    for learner, part in results.groupby("learner"):
+        table = block_means(part)
+        losses = args.losses.split(",") if args.losses else list(table.columns)
+        print(f"\n## {learner}: {len(table)} complete blocks")
+        scored = score(table, losses).round(4)
+        print(scored.to_markdown() if args.markdown else scored.to_string())
+        if args.blocks:
+            print((table - table.max(axis=1).to_numpy()[:, None]).round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
