@@ -1,8 +1,8 @@
 """Score candidate defaults against the goals of the safe-default study (docs/defaults.md).
 
-Reads one or more ``asrl bench`` result folders (their ``results.csv``), averages R²
-over seeds and folds per block (learner x dataset x scenario x kind x contamination) and
-loss, and prints, per learner and loss:
+Reads one or more ``asrl bench`` result folders (every row of their
+``all-results.csv``), averages R² over seeds and folds per block (learner x dataset x
+scenario x kind x contamination) and loss, and prints, per learner and loss:
 
 - regret: R² minus the best R² of any loss in the block (mean, worst), on clean data and
   under contamination;
@@ -27,16 +27,21 @@ BLOCK = ["learner", "dataset", "scenario", "kind", "contamination"]
 
 
 def load(folders: list[Path]) -> pd.DataFrame:
-    frames = [pd.read_csv(folder / "results.csv") for folder in folders]
+    frames = [pd.read_csv(folder / "all-results.csv") for folder in folders]
     results = pd.concat(frames, ignore_index=True)
     # the same fit may appear in two folders; keep one
     key = [*BLOCK, "loss", "seed", "fold"]
     return results.drop_duplicates(key, keep="last")
 
 
-def block_means(results: pd.DataFrame) -> pd.DataFrame:
+def block_means(results: pd.DataFrame, losses: list[str] | None = None) -> pd.DataFrame:
+    """Mean R² per block and loss, over the blocks where every loss scored (the given
+    ``losses`` and every baseline) has results."""
     complete = results.groupby([*BLOCK, "loss"])["r2"].agg(["mean", "count"]).reset_index()
     table = complete.pivot_table(index=BLOCK, columns="loss", values="mean")
+    if losses:
+        keep = [c for c in table.columns if not str(c).startswith("asrl") or c in losses]
+        table = table[keep]
     return table.dropna(axis=0, how="any")
 
 
@@ -72,14 +77,17 @@ def score(table: pd.DataFrame, losses: list[str]) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="+", type=Path)
-    parser.add_argument("--losses", help="comma-separated losses to score (default: all)")
+    parser.add_argument(
+        "--losses", help="semicolon-separated losses to score (default: all); baselines always"
+    )
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--blocks", action="store_true", help="print the block table too")
     args = parser.parse_args()
     results = load(args.out)
     for learner, part in results.groupby("learner"):
-        table = block_means(part)
-        losses = args.losses.split(",") if args.losses else list(table.columns)
+        wanted = args.losses.split(";") if args.losses else None
+        table = block_means(part, wanted)
+        losses = wanted or list(table.columns)
         print(f"\n## {learner}: {len(table)} complete blocks")
         scored = score(table, losses).round(4)
         print(scored.to_markdown() if args.markdown else scored.to_string())
