@@ -45,6 +45,35 @@ def block_means(results: pd.DataFrame, losses: list[str] | None = None) -> pd.Da
     return table.dropna(axis=0, how="any")
 
 
+def convergence(folders: list[Path], table: pd.DataFrame, losses: list[str]) -> pd.Series:
+    """Per loss: the median over blocks of the rounds its mean test R² curve takes to
+    reach 99 % of the block's best final R² (blocks where that best is positive), and
+    how many blocks it never reaches it in."""
+    frames = [pd.read_csv(folder / "all-curves.csv") for folder in folders]
+    curves = pd.concat(frames, ignore_index=True)
+    curves = curves.drop_duplicates([*BLOCK, "loss", "seed", "fold", "round"], keep="last")
+    mean = curves.groupby([*BLOCK, "loss", "round"])["test_r2"].mean()
+    best = table.max(axis=1)
+    out = {}
+    for loss in losses:
+        reached, never = [], 0
+        for block, target in best.items():
+            if not target > 0:
+                continue
+            try:
+                curve = mean.loc[(*block, loss)]
+            except KeyError:
+                continue
+            hit = curve[curve >= 0.99 * target]
+            if len(hit):
+                reached.append(int(hit.index[0]))
+            else:
+                never += 1
+        median = float(np.median(reached)) if reached else float("nan")
+        out[loss] = f"{median:.0f} ({never} never)"
+    return pd.Series(out, name="rounds to 99 % of best")
+
+
 def score(table: pd.DataFrame, losses: list[str]) -> pd.DataFrame:
     baselines = [c for c in table.columns if not str(c).startswith("asrl")]
     best = table.max(axis=1)
@@ -82,6 +111,7 @@ def main() -> None:
     )
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--blocks", action="store_true", help="print the block table too")
+    parser.add_argument("--convergence", action="store_true", help="add rounds to 99 %% of best")
     args = parser.parse_args()
     results = load(args.out)
     for learner, part in results.groupby("learner"):
@@ -90,6 +120,8 @@ def main() -> None:
         losses = wanted or list(table.columns)
         print(f"\n## {learner}: {len(table)} complete blocks")
         scored = score(table, losses).round(4)
+        if args.convergence:
+            scored = scored.join(convergence(args.out, table, losses))
         print(scored.to_markdown() if args.markdown else scored.to_string())
         if args.blocks:
             print((table - table.max(axis=1).to_numpy()[:, None]).round(3).to_string())

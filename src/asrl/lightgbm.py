@@ -209,6 +209,7 @@ class ASRLLGBMRegressor(BoostingEstimator, lgb.LGBMRegressor):
             if "num_features()) > (0)" not in str(error):
                 raise
             self._fit_constant(X, y, sample_weight, start)
+            refits = False  # one zeroed leaf: the model predicts the start
         if refits:
             refit.finish(self.booster_)
         fold_start(self.booster_, start)
@@ -216,6 +217,22 @@ class ASRLLGBMRegressor(BoostingEstimator, lgb.LGBMRegressor):
         self.leaf_refit_ = refits
         state.release()
         return self
+
+    def _fit_constant(self, X: Any, y: Any, sample_weight: Any, start: float) -> None:
+        """The model when LightGBM finds no usable feature (e.g. too few rows).
+
+        LightGBM's custom-objective path fails on such data, while its built-in
+        objectives train single-leaf trees. We train one such tree and zero its leaf;
+        the start is then folded in as usual, so the model predicts the start.
+        """
+        ours = (*LOSS_PARAMS, *self._own_params)
+        params = {k: v for k, v in self.get_params().items() if k not in ours}
+        params["n_estimators"] = 1
+        constant = lgb.LGBMRegressor(**params).fit(X, y, sample_weight=sample_weight)
+        constant.booster_.set_leaf_output(0, 0, 0.0)
+        self.__dict__.update(
+            {k: v for k, v in constant.__dict__.items() if k.endswith("_") or k == "_Booster"}
+        )
 
     def _refits(self, loss: BaseLoss, has_eval: bool, fit_params: dict[str, Any]) -> bool:
         """Whether to refit the leaves; with ``leaf_refit=True``, an error naming what
@@ -271,7 +288,10 @@ class _LeafRefit:
 
     def __init__(self, state: BoostingRound, X: Any, start: float, rate: float, l2: Any) -> None:
         self.state = state
-        self._X = X
+        # what LightGBM's predict takes: frames and sparse matrices as they are,
+        # other array-likes (lists, objects with __array__) as arrays
+        keep = isinstance(X, np.ndarray) or hasattr(X, "iloc") or hasattr(X, "tocsr")
+        self._X = X if keep else np.asarray(X)
         self.rate = rate
         self.l2 = float(l2 or 0.0)
         self.model = np.full(len(state.y), start)  # the refit model's training scores
