@@ -161,7 +161,7 @@ MISTAKES = [
     (
         "parameters on a variant",
         ["--losses", "asrl-scale[c1=2]"],
-        "write asrl[thresholds=scale,c1=2]",
+        "write asrl[thresholds=scale,c2=3.0,c1=2]",
         2,
         "",
     ),
@@ -358,11 +358,11 @@ def test_linear_learner_skips_the_losses_it_cannot_fit(files, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (
         "--learner linear skips pseudo-huber (its curvature is not an IRLS weight); "
-        "pseudo-huber-auto (its curvature is not an IRLS weight); asrl-stats (IRLS does not "
+        "pseudo-huber-auto (its curvature is not an IRLS weight); asrl-paper (IRLS does not "
         "converge on the 'stats' weights)"
     ) in " ".join(done.stdout.split())
     fitted = set(_fits(tmp_path / "out")["loss"])
-    assert fitted == {"mse", "mae", "huber-adaptive", "asrl", "asrl-scale"}
+    assert fitted == {"mse", "mae", "huber-adaptive", "asrl", "asrl-quantile"}
 
 
 def test_scenarios_run_through_the_command_line(files, tmp_path):

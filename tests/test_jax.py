@@ -147,7 +147,9 @@ def test_statistics_are_a_pytree_that_crosses_jit():
         eager = asrl_statistics(pred, target, weights=weights)
         jitted = jax.jit(lambda q, t, w=weights: asrl_statistics(q, t, weights=w))(pred, target)
         assert isinstance(jitted, ASRLStatistics)
-        assert flat(jitted) == flat(eager)
+        # order statistics are bit-equal; XLA folds the constant factors of the MAD
+        # scale (1.4826 * c * mad) under jit, which can move the cap by one ulp
+        np.testing.assert_allclose(flat(jitted), flat(eager), rtol=ulps(np.float32))
         loss = jax.jit(lambda q, s, w=weights: asrl_loss(q, target, weights=w, statistics=s))
         np.testing.assert_allclose(  # XLA fuses differently under jit: last bits
             np.asarray(loss(pred, jitted)),

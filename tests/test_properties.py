@@ -121,7 +121,7 @@ def test_q_low_to_one_reduces_to_squared_error(u):
     half_squared = 0.5 * u * u
     errors = []
     for eps in (1e-2, 1e-4, 1e-8):
-        loss = ASRL(q_low=1 - 2 * eps, q_high=1 - eps)
+        loss = ASRL(thresholds="quantile", q_low=1 - 2 * eps, q_high=1 - eps)
         errors.append(np.abs(loss.loss(zero, u) - half_squared).max())
     scale = half_squared.max()
     assert errors[-1] <= 1e-6 * scale

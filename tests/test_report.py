@@ -42,6 +42,8 @@ BEHAVIOUR = {
     "huber-adaptive": (2.5, 0.002),
     "pseudo-huber-auto": (1.0, 0.01),
     "asrl": (0.1, 0.025),
+    "asrl-quantile": (0.2, 0.02),
+    "asrl-paper": (3.0, 0.2),
     "asrl-scale": (0.2, 0.02),
     "asrl-stats": (3.0, 0.2),
 }
@@ -260,7 +262,7 @@ def test_numbers_returned_for_the_command_line(report):
     assert list(table.columns) == list(DEFAULT_LOSSES)
     assert numbers["verdict"]["contaminated_blocks"] == 10
     assert numbers["verdict"]["contaminated_wins"] >= 8
-    assert set(numbers["ranking"].mean_ranks.index[:2]) == {"asrl", "asrl-scale"}
+    assert set(numbers["ranking"].mean_ranks.index[:2]) == {"asrl", "asrl-quantile"}
     assert numbers["headline"] == [numbers["verdicts"]["xgboost"].headline.replace("R^2", "R²")]
 
 

@@ -123,7 +123,7 @@ class BoostingRound:
     1.5
     >>> g, h = round_(np.full(4, 1.5, dtype=np.float32))
     >>> [round(float(v), 4) for v in g], round_.n_calls
-    ([1.0, 0.5, -0.5, -0.7529], 1)
+    ([1.0, 0.5, -0.5, -0.4361], 1)
     """
 
     def __init__(

@@ -333,8 +333,8 @@ class ASRLLinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     >>> model = ASRLLinearRegressor().fit(X, y)
     >>> model.coef_.round(1).tolist(), round(model.intercept_, 1)
     ([2.0, -3.0], 1.0)
-    >>> model.predict([[1.0, 1.0]]).round(1).tolist()
-    [0.0]
+    >>> model.predict([[1.0, 1.0]]).round(1).tolist() == [0.0]  # 1 + 2 - 3
+    True
     """
 
     # Fitted attributes (set by ``fit``; declared here for the type checker only).

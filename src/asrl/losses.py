@@ -178,7 +178,7 @@ class BaseLoss:
         Examples
         --------
         >>> from asrl import ASRL, AdaptiveHuber
-        >>> ASRL(q_low=0.5, q_high=0.75).statistics([0, 0, 0, 0, 0], [1, 2, 3, 4, 5])
+        >>> ASRL(thresholds="quantile", q_high=0.75).statistics([0, 0, 0, 0, 0], [1, 2, 3, 4, 5])
         ASRLStatistics(deltas=(3.0, 4.0), scales=None)
         >>> AdaptiveHuber(alpha=0.5).statistics([0, 0, 0], [1, -2, 9])
         DeltaStatistics(delta=2.0)

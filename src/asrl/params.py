@@ -12,7 +12,7 @@ Examples
 >>> ASRLParams(q_low=0.3).q_high
 0.9
 >>> parse_params(ASRLParams, "q_low=1e-1,threshold_sample=none")
-ASRLParams(q_low=0.1, q_high=0.9, thresholds='quantile', c1=1.345, c2=3.0, \
+ASRLParams(q_low=0.1, q_high=0.9, thresholds='capped', c1=1.345, c2=2.5, \
 weights='continuous', hessian='irls', min_hessian=1e-06, threshold_sample=None)
 """
 
@@ -84,14 +84,18 @@ class ASRLParams:
     Parameters
     ----------
     q_low, q_high : float, default 0.5 and 0.9
-        Quantile levels of :math:`|u|` giving the thresholds when
-        ``thresholds="quantile"``; ``0 < q_low < q_high < 1``.
-    thresholds : str, default "quantile"
-        A rule of :data:`asrl.core.rules.THRESHOLD_RULES`: ``"quantile"``,
-        :math:`\delta_j = Q(|u|, q_j)` (the paper's); ``"scale"``,
-        :math:`\delta_j = c_j \cdot 1.4826\, \mathrm{MAD}(u)`.
-    c1, c2 : float, default 1.345 and 3.0
-        Multipliers of the robust scale for ``thresholds="scale"``; ``0 < c1 < c2``.
+        Quantile levels of :math:`|u|` for ``thresholds="quantile"`` and
+        ``"capped"``; ``0 < q_low < q_high < 1``.
+    thresholds : str, default "capped"
+        A rule of :data:`asrl.core.rules.THRESHOLD_RULES`: ``"capped"``,
+        :math:`\delta_j = \min(Q(|u|, q_j),\ c_j \cdot 1.4826\, \mathrm{MAD}(u))`
+        (the quantile rule, kept on the inliers' scale when more than
+        ``1 - q_high`` of the residuals are outliers; docs/defaults.md);
+        ``"quantile"``, :math:`\delta_j = Q(|u|, q_j)` (the paper's, asrl 0.1's
+        default); ``"scale"``, :math:`\delta_j = c_j \cdot 1.4826\, \mathrm{MAD}(u)`.
+    c1, c2 : float, default 1.345 and 2.5
+        Multipliers of the robust scale for ``thresholds="capped"`` and ``"scale"``;
+        ``0 < c1 < c2``.
     weights : {"continuous", "stats"}, default "continuous"
         ``"continuous"``: the region weights that make the loss and its gradient
         continuous; ``"stats"``: each region normalised by a residual scale (std, IQR,
@@ -110,9 +114,9 @@ class ASRLParams:
 
     q_low: float = 0.5
     q_high: float = 0.9
-    thresholds: str = "quantile"
+    thresholds: str = "capped"
     c1: float = 1.345
-    c2: float = 3.0
+    c2: float = 2.5
     weights: str = "continuous"
     hessian: str = "irls"
     min_hessian: float = 1e-6

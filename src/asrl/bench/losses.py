@@ -41,28 +41,29 @@ __all__ = [
 
 #: ASRL configurations by benchmark name: ``asrl`` is the package default, each
 #: ``asrl-<what differs>`` changes one thing.
-#: ``asrl-paper`` and ``asrl-quantile`` spell out every threshold parameter, so they
-#: keep their meaning whatever the defaults become: the paper's rule (quantile
-#: thresholds at 0.5 and 0.9, region weights from residual statistics, our reading)
-#: and asrl 0.1's default (the same thresholds, continuous weights).
+#: The variants spell out every threshold parameter, so they keep their meaning
+#: whatever the defaults become: ``asrl-paper`` is the paper's rule (quantile
+#: thresholds at 0.5 and 0.9, region weights from residual statistics, our reading),
+#: ``asrl-quantile`` asrl 0.1's default (the same thresholds, continuous weights),
+#: ``asrl-scale`` the MAD-scale rule at Huber's 1.345 and 3.
 ASRL_VARIANTS: dict[str, dict[str, Any]] = {
     "asrl": {},
-    "asrl-scale": {"thresholds": "scale"},
-    "asrl-stats": {"weights": "stats"},
-    "asrl-unit": {"hessian": "unit"},
-    "asrl-paper": {"thresholds": "quantile", "q_low": 0.5, "q_high": 0.9, "weights": "stats"},
     "asrl-quantile": {
         "thresholds": "quantile",
         "q_low": 0.5,
         "q_high": 0.9,
         "weights": "continuous",
     },
+    "asrl-paper": {"thresholds": "quantile", "q_low": 0.5, "q_high": 0.9, "weights": "stats"},
+    "asrl-scale": {"thresholds": "scale", "c1": 1.345, "c2": 3.0},
+    "asrl-stats": {"weights": "stats"},
+    "asrl-unit": {"hessian": "unit"},
 }
 
 BASELINES = ("mse", "mae", "pseudo-huber", "huber-adaptive", "pseudo-huber-auto")
 
 #: The default comparison: baselines, then ASRL and its variants.
-DEFAULT_LOSSES = (*BASELINES, "asrl", "asrl-scale", "asrl-stats")
+DEFAULT_LOSSES = (*BASELINES, "asrl", "asrl-quantile", "asrl-paper")
 
 #: Losses whose ``delta`` the benchmark sets from the training labels unless given.
 SCALED_DELTA = ("huber", "pseudo-huber")
@@ -152,7 +153,7 @@ def parse_loss(text: str) -> LossSpec:
     >>> parse_loss("asrl[q_low=1e-1,threshold_sample=65536]").params
     {'q_low': 0.1}
     >>> parse_loss("asrl-scale").params, parse_loss("huber[delta=2]").params
-    ({'thresholds': 'scale'}, {'delta': 2.0})
+    ({'thresholds': 'scale', 'c2': 3.0}, {'delta': 2.0})
     >>> parse_loss("asrl[qlow=0.3]")
     Traceback (most recent call last):
     ...
@@ -176,7 +177,10 @@ q_high, thresholds, c1, c2, weights, hessian, min_hessian, threshold_sample.
         return LossSpec(label, name)
     if name in ASRL_VARIANTS:
         if bracket and name != "asrl":
-            items = ",".join(f"{k}={v}" for k, v in ASRL_VARIANTS[name].items())
+            given = {item.split("=", 1)[0].strip() for item in rest[:-1].split(",")}
+            items = ",".join(
+                f"{k}={v}" for k, v in ASRL_VARIANTS[name].items() if k not in given
+            )
             raise ValueError(
                 f"--losses {label}: parameters go on asrl, not on the variant {name}; "
                 f"write asrl[{items},{rest[:-1]}]."
@@ -222,7 +226,7 @@ def asrl_params(name: str) -> dict[str, Any] | None:
     Examples
     --------
     >>> asrl_params("asrl[q_low=0.7,q_high=0.95]"), asrl_params("asrl-scale")
-    ({'q_low': 0.7, 'q_high': 0.95}, {'thresholds': 'scale'})
+    ({'q_low': 0.7, 'q_high': 0.95}, {'thresholds': 'scale', 'c2': 3.0})
     >>> asrl_params("mse") is None
     True
     """

@@ -55,11 +55,16 @@ _BASELINE_COLOURS = {
     "pseudo-huber": "#2ca02c",
     "huber-adaptive": "#9467bd",
     "pseudo-huber-auto": "#17becf",
+    "huber-native": "#8c564b",
+    "fair-native": "#bcbd22",
+    "lq-native": "#7f7f7f",
 }
 _ASRL_COLOURS = {
     "asrl": "#d62728",
-    "asrl-scale": "#ff7f0e",
-    "asrl-stats": "#e377c2",
+    "asrl-quantile": "#ff7f0e",
+    "asrl-paper": "#e377c2",
+    "asrl-scale": "#fdae6b",
+    "asrl-stats": "#c51b7d",
     "asrl-unit": "#8c1d18",
 }
 _BASELINE_POOL = ("#6baed6", "#08519c", "#74c476", "#3f007d", "#9e9ac8", "#969696", "#41b6c4")

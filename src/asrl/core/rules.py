@@ -321,7 +321,8 @@ def capped_rule(params: Any, ops: Scalars) -> Rule:
     On clean residuals the quantiles are the smaller of the two and the loss is the
     quantile rule's; when more than ``1 - q_high`` of the residuals are outliers,
     ``Q(|u|, q_high)`` lies among them, and the cap, whose MAD breaks down only at
-    half the residuals, keeps ``delta2`` on the scale of the inliers.
+    half the residuals, keeps ``delta2`` on the scale of the inliers. A zero MAD caps
+    nothing.
 
     Examples
     --------
@@ -336,8 +337,11 @@ def capped_rule(params: Any, ops: Scalars) -> Rule:
     sigma = yield from mad_sigma()
     q1, q2, _ = yield Quantiles((params.q_low, params.q_high))
     xp = ops.xp
-    d1 = xp.minimum(q1, ops.times(params.c1, sigma))
-    d2 = xp.minimum(q2, ops.times(params.c2, sigma))
+    # A zero MAD (half the residuals or more are equal: exact fits, tied labels) says
+    # nothing about the scale; the quantiles stand uncapped.
+    scaled = sigma > 0
+    d1 = xp.where(scaled, xp.minimum(q1, ops.times(params.c1, sigma)), q1)
+    d2 = xp.where(scaled, xp.minimum(q2, ops.times(params.c2, sigma)), q2)
     return ordered_thresholds(d1, d2, largest, ops)
 
 
@@ -442,7 +446,7 @@ def run_local(
     --------
     >>> import numpy as np
     >>> from asrl import ASRL
-    >>> run_local(ASRL(q_low=0.5, q_high=0.75).statistics_rule, np.arange(1.0, 6.0))
+    >>> run_local(ASRL(thresholds="quantile", q_high=0.75).statistics_rule, np.arange(1.0, 6.0))
     ASRLStatistics(deltas=(np.float64(3.0), np.float64(4.0)), scales=None)
     """
     ops = numpy_scalars(u.dtype)
