@@ -45,9 +45,9 @@ bounded), so, as in Barron's code, the shape is kept in ``[alpha_lo, alpha_hi]``
 The tests check the quadrature against :func:`scipy.integrate.quad` over the whole real
 line and the three closed forms (to 1e-12), and the spline against the quadrature at
 off-grid shapes (within 1e-7 on ``[0.001, 1.999]``, 1e-9 typically; its slope in
-``alpha`` within 5e-4 relative of the quadrature's finite differences, 3e-6 typically). Barron's code
-instead fits a spline to precomputed values over a warped shape axis; the method here
-is our own.
+``alpha`` within 5e-4 relative of the quadrature's finite differences, 3e-6
+typically). Barron's code instead fits a spline to precomputed values over a warped
+shape axis; the method here is our own.
 
 References
 ----------

@@ -39,7 +39,6 @@ import torch
 from torch import Tensor, nn
 
 from ..bench.config import MAX_CONTAMINATION
-from ..bench.scenarios import contaminate
 from ..core.rules import mad_sigma, run_local
 from ..torch import ASRLLoss
 from .barron import AdaptiveBarronLoss
@@ -155,6 +154,8 @@ def contaminated_split(
     >>> int((split.y_train.numpy() * split.unit + split.centre != y).sum())
     20
     """
+    from ..bench.scenarios import contaminate  # pandas: only the examples that need it
+
     noisy, _ = contaminate(np.asarray(y_train, dtype=float), contamination, "symmetric", rng)
     centre = float(np.median(noisy))
     unit = float(run_local(lambda ops: mad_sigma(), noisy)) or 1.0
