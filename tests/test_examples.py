@@ -341,6 +341,8 @@ def test_cli_example_writes_table_and_figure(tiny_runs, name, blocks):
     for loss in common.LOSS_NAMES:
         assert table.count(f"| {loss} |") == len({d for d, _ in blocks})
     assert "asrl ranks" in table
+    title = {"cnn": cnn.TITLE, "transformer": transformer.TITLE}[name]
+    assert common.format_markdown(common.read_runs(out / "runs.csv"), title) + "\n" == table
     assert (out / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"wrote {out / 'figure.png'}" in done.stdout
     assert "10 networks trained" in done.stdout

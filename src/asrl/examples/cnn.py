@@ -50,11 +50,15 @@ __all__ = [
     "windows",
 ]
 
+#: The example's name on the command line (``asrl example cnn``).
 NAME = "cnn"
+#: The title of its table and figure.
 TITLE = "1-D CNN: half-hourly electricity demand (fpp2/elecdemand) from temperature and calendar"
+#: Its one dataset.
 DATASETS = ("elecdemand",)
 #: Half-hours in an input window (one day).
 WINDOW = 48
+#: Training epochs by default.
 EPOCHS = 8
 #: Training windows used per seed (a fixed random subset of the training weeks').
 TRAIN_ROWS = 8192

@@ -27,6 +27,7 @@ import argparse
 import copy
 import csv
 import math
+import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,6 +56,7 @@ __all__ = [
     "fit",
     "format_markdown",
     "main",
+    "read_runs",
     "run_grid",
     "save_figure",
     "single_thread",
@@ -62,6 +64,7 @@ __all__ = [
     "write_outputs",
 ]
 
+#: The losses every architecture example compares, in table order.
 LOSS_NAMES = ("mse", "l1", "huber", "barron", "asrl")
 
 
@@ -376,7 +379,7 @@ def save_figure(runs: Sequence[Run], path: Path, title: str) -> bool:
         axes.set_ylabel("test R² (clean targets)")
         axes.set_title(dataset)
         axes.legend()
-    figure.suptitle(title)
+    figure.suptitle("\n".join(textwrap.wrap(title, 60 * len(datasets))), fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return True
@@ -400,6 +403,17 @@ def write_outputs(runs: Sequence[Run], out: Path, title: str) -> list[Path]:
     if save_figure(runs, out / "figure.png", title):
         written.append(out / "figure.png")
     return written
+
+
+def read_runs(path: Path) -> list[Run]:
+    """The runs of a ``runs.csv`` written by :func:`write_outputs` (to redo its tables)."""
+    kinds = {f.name: f.type for f in fields(Run)}
+    convert: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
+    with open(path, newline="") as handle:
+        return [
+            Run(**{key: convert[str(kinds[key])](value) for key, value in row.items()})
+            for row in csv.DictReader(handle)
+        ]
 
 
 class Example(Protocol):

@@ -56,6 +56,7 @@ __all__ = [
     "save_plot",
 ]
 
+#: The losses of the MLP example.
 LOSS_NAMES = ("mse", "huber", "l1", "barron", "asrl", "asrl-scale")
 
 

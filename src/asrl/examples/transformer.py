@@ -7,7 +7,7 @@ own split (:func:`asrl.bench.scenarios.splits`, the first fold of a shuffled 4-f
 split: 75 % training rows, 25 % test rows); features are standardised on the training
 rows; training targets are contaminated as in every example (:mod:`asrl.examples.common`).
 
-The network (:class:`FeatureTransformer`) follows the FT-Transformer of Gorishniy et
+The network (:class:`FeatureTransformer`) follows the FT-Transformer [1]_ of Gorishniy et
 al. (2021): each feature ``j`` becomes a token ``x_j w_j + b_j`` of width
 :data:`WIDTH`, a learned ``[CLS]`` token is prepended, two pre-norm Transformer blocks
 (4 attention heads, feed-forward width ``2 * WIDTH``, no dropout) mix the tokens, and
@@ -48,9 +48,13 @@ __all__ = [
     "run",
 ]
 
+#: The example's name on the command line (``asrl example transformer``).
 NAME = "transformer"
+#: The title of its table and figure.
 TITLE = "Tabular Transformer (feature tokens + attention) on two benchmark datasets"
+#: The embedded benchmark datasets it uses by default.
 DATASETS = ("concrete", "boston")
+#: Training epochs by default.
 EPOCHS = 30
 #: Width of a feature token.
 WIDTH = 32
