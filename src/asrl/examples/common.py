@@ -311,8 +311,9 @@ def _paired(runs: Sequence[Run], dataset: str, level: float, a: str, b: str) -> 
 
 def format_markdown(runs: Sequence[Run], title: str) -> str:
     """Tables of test R^2 (mean ± sd over seeds) per dataset: losses as rows, levels as
-    columns, the best mean per column in bold; then, where ``asrl`` ran, how it compares
-    with the best other loss at each level (paired by seed)."""
+    columns, the best mean per column in bold; then, where ``asrl`` ran, its R^2 minus
+    each other loss's, paired by seed (the same split, contamination and start), and its
+    rank at each level."""
     summary = summarise(runs)
     lines = [f"## {title}", ""]
     for dataset in dict.fromkeys(row["dataset"] for row in summary):
@@ -334,18 +335,32 @@ def format_markdown(runs: Sequence[Run], title: str) -> str:
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
         if "asrl" in losses and len(losses) > 1:
+            others = [n for n in losses if n != "asrl"]
+            lines += [
+                f"{dataset}: asrl's test R² minus each other loss's, paired by seed "
+                "(mean ± sd; seeds where asrl is ahead)",
+                "",
+                "| asrl minus | " + " | ".join(f"{level:.0%} outliers" for level in levels) + " |",
+                "|---|" + "---:|" * len(levels),
+            ]
+            for name in others:
+                cells = []
+                for level in levels:
+                    gap = _paired(runs, dataset, level, "asrl", name)
+                    spread = gap.std(ddof=1 if len(gap) > 1 else 0)
+                    ahead = f"{int((gap > 0).sum())}/{len(gap)}"
+                    cells.append(f"{gap.mean():+.3f} ± {spread:.3f} ({ahead})")
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append("")
             for level in levels:
-                others = [n for n in losses if n != "asrl"]
                 rival = max(others, key=lambda n: cell[n, level]["r2_mean"])
                 gap = _paired(runs, dataset, level, "asrl", rival)
-                spread = gap.std(ddof=1 if len(gap) > 1 else 0)
                 rank = 1 + sum(
                     cell[n, level]["r2_mean"] > cell["asrl", level]["r2_mean"] for n in others
                 )
                 lines.append(
-                    f"- {level:.0%}: asrl ranks {rank} of {len(losses)}; asrl - {rival} "
-                    f"(best other) = {gap.mean():+.3f} ± {spread:.3f} "
-                    f"R², asrl ahead on {int((gap > 0).sum())} of {len(gap)} seeds"
+                    f"- {level:.0%}: asrl ranks {rank} of {len(losses)} by mean R²; best other "
+                    f"{rival}, asrl - {rival} = {gap.mean():+.3f}"
                 )
             lines.append("")
     return "\n".join(lines)
