@@ -254,11 +254,15 @@ def test_transformer_data(name, shape):
         transformer.load_numeric("ames")
 
 
-def test_same_seed_same_result():
-    kwargs = {"contamination": (0.2,), "seeds": (1,), "losses": ("barron", "asrl"), "epochs": 1}
+def test_same_seed_same_result_in_one_process_or_two():
+    kwargs = {"contamination": (0.2,), "seeds": (1, 2), "losses": ("barron", "asrl"), "epochs": 1}
     first = transformer.run(datasets=("boston",), **kwargs)
-    again = transformer.run(datasets=("boston",), **kwargs)
-    assert [(r.r2, r.alpha) for r in first] == [(r.r2, r.alpha) for r in again]
+    again = transformer.run(datasets=("boston",), jobs=2, **kwargs)
+    def key(r):
+        return r.seed, r.loss, r.r2, None if math.isnan(r.alpha) else r.alpha
+
+    assert [key(r) for r in first] == [key(r) for r in again]
+    assert [r.seed for r in first] == [1, 1, 2, 2]
     assert math.isnan(first[1].alpha)
     assert 0.001 < first[0].alpha < 1.999
 
@@ -338,14 +342,18 @@ def test_cli_example_writes_table_and_figure(tiny_runs, name, blocks):
     summary = _rows(out / "summary.csv")
     assert len(summary) == len(runs)  # one seed: one summary row per run
     table = (out / "table.md").read_text()
-    for loss in common.LOSS_NAMES:
-        assert table.count(f"| {loss} |") == len({d for d, _ in blocks})
+    datasets = len({d for d, _ in blocks})
+    for loss in common.LOSS_NAMES:  # a row in the R² table, and one in "asrl minus"
+        assert table.count(f"| {loss} |") == datasets * (1 if loss == "asrl" else 2)
+    assert table.count("| asrl minus |") == datasets
     assert "asrl ranks" in table
     title = {"cnn": cnn.TITLE, "transformer": transformer.TITLE}[name]
     assert common.format_markdown(common.read_runs(out / "runs.csv"), title) + "\n" == table
     assert (out / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"wrote {out / 'figure.png'}" in done.stdout
     assert "10 networks trained" in done.stdout
+    progress = [line for line in done.stdout.splitlines() if " seed 0: R² mse " in line]
+    assert len(progress) == 2  # one line per dataset and level
 
 
 MISTAKES = [
@@ -362,6 +370,7 @@ MISTAKES = [
     (["example", "cnn", "--seeds", "0"], "--seeds must be at least 1; got 0."),
     (["example", "mlp", "--contamination", "1.5"], "contamination must be in [0, 1)"),
     (["example", "mlp", "--losses", "mse"], "--losses applies to cnn and transformer"),
+    (["example", "cnn", "--jobs", "0"], "--jobs must be at least 1; got 0."),
 ]
 
 

@@ -142,6 +142,12 @@ EXAMPLE_NEEDS = {
     "[default: example-NAME]",
 )
 @click.option(
+    "--jobs",
+    type=int,
+    help="cnn, transformer: worker processes, one core each (the results do not depend on "
+    "it). [default: 2]",
+)
+@click.option(
     "--plot",
     type=click.Path(path_type=Path),
     help="mlp: plot of the test MAE per epoch (needs matplotlib). [default: mlp_example.png]",
@@ -154,6 +160,7 @@ def example(
     losses: str | None,
     data: str | None,
     out: Path | None,
+    jobs: int | None,
     plot: Path | None,
 ) -> None:
     """Run a worked example: a network trained with several losses on contaminated labels.
@@ -172,7 +179,12 @@ def example(
     except MissingDependency as error:
         raise _missing(error, f"asrl example {name}") from None
     if name == "mlp":
-        for option, unused in (("--losses", losses), ("--data", data), ("--out", out)):
+        for option, unused in (
+            ("--losses", losses),
+            ("--data", data),
+            ("--out", out),
+            ("--jobs", jobs),
+        ):
             if unused is not None:
                 raise CommandError(f"{option} applies to cnn and transformer, not mlp.")
         try:
@@ -196,6 +208,7 @@ def example(
             ("--losses", losses),
             ("--data", data),
             ("--out", out),
+            ("--jobs", jobs),
         )
         for option, value in given:
             if value is not None:

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ..bench.data import load_dataset
-from .common import LOSS_NAMES, Run, Split, contaminated_split, run_grid
+from .common import LOSS_NAMES, Run, Split, contaminated_split, grid, run_tasks
 
 __all__ = [
     "DATASETS",
@@ -165,9 +165,13 @@ def run(
     losses: Sequence[str] = LOSS_NAMES,
     epochs: int = EPOCHS,
     datasets: Sequence[str] = DATASETS,
-    progress: Callable[[Run], None] | None = None,
+    jobs: int = 1,
+    progress: Callable[[list[Run]], None] | None = None,
 ) -> list[Run]:
     """Train the CNN with each loss at each contamination level and seed.
+
+    ``jobs`` worker processes share the networks (:func:`asrl.examples.common.run_tasks`);
+    ``progress`` is called with the runs of each level and seed.
 
     Examples
     --------
@@ -178,19 +182,19 @@ def run(
     if tuple(datasets) != DATASETS:
         raise ValueError(f"--data: the cnn example has one dataset, elecdemand; got {datasets!r}.")
     features, _ = load_elecdemand()
-    return run_grid(
+    tasks = grid(
         NAME,
         "elecdemand",
         _split,
-        lambda: DemandCNN(features.shape[1]),
+        functools.partial(DemandCNN, features.shape[1]),
         contamination=contamination,
         seeds=seeds,
         losses=losses,
         epochs=epochs,
         batch_size=256,
         lr=3e-3,
-        progress=progress,
     )
+    return run_tasks(tasks, jobs=jobs, progress=progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

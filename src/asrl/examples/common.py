@@ -49,15 +49,18 @@ __all__ = [
     "Example",
     "Run",
     "Split",
+    "Task",
     "check_levels",
     "check_losses",
     "contaminated_split",
     "criterion",
     "fit",
     "format_markdown",
+    "grid",
     "main",
     "read_runs",
-    "run_grid",
+    "run_task",
+    "run_tasks",
     "save_figure",
     "single_thread",
     "summarise",
@@ -231,7 +234,28 @@ class Run:
     scale: float = math.nan
 
 
-def run_grid(
+@dataclass(frozen=True)
+class Task:
+    """The networks of one dataset, level and seed: one per loss, from the same start.
+
+    ``make_split(level, seed)`` gives the data and ``make_model()`` an untrained
+    network; both must be picklable (module-level functions or
+    :func:`functools.partial` of them) for :func:`run_tasks` with ``jobs > 1``.
+    """
+
+    example: str
+    dataset: str
+    make_split: Callable[[float, int], Split]
+    make_model: Callable[[], nn.Module]
+    contamination: float
+    seed: int
+    losses: tuple[str, ...]
+    epochs: int
+    batch_size: int
+    lr: float
+
+
+def grid(
     example: str,
     dataset: str,
     make_split: Callable[[float, int], Split],
@@ -243,35 +267,97 @@ def run_grid(
     epochs: int,
     batch_size: int,
     lr: float,
-    progress: Callable[[Run], None] | None = None,
-) -> list[Run]:
-    """Train one network per level, seed and loss; return the runs in that order.
+) -> list[Task]:
+    """One :class:`Task` per level and seed, level by level."""
+    return [
+        Task(
+            example,
+            dataset,
+            make_split,
+            make_model,
+            level,
+            seed,
+            tuple(losses),
+            epochs,
+            batch_size,
+            lr,
+        )
+        for level in contamination
+        for seed in seeds
+    ]
 
-    ``make_split(level, seed)`` gives the data, ``make_model()`` an untrained network;
-    the initial weights come from ``torch.manual_seed(seed)``, the same for every loss
-    and level. ``progress(run)`` is called after each run.
+
+def run_task(task: Task) -> list[Run]:
+    """Train the task's networks on one torch thread; return a run per loss.
+
+    The initial weights come from ``torch.manual_seed(task.seed)``: the same for every
+    loss and level, and the same in any process.
     """
     runs = []
     with single_thread():
-        for level in contamination:
-            for seed in seeds:
-                split = make_split(level, seed)
-                torch.manual_seed(seed)
-                initial = make_model()
-                for name in losses:
-                    model, loss = copy.deepcopy(initial), criterion(name)
-                    seconds = fit(
-                        model, loss, split, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr
-                    )
-                    r2, mae = split.scores(model)
-                    learned = {}
-                    if isinstance(loss, AdaptiveBarronLoss):
-                        learned = {"alpha": loss.alpha.item(), "scale": loss.scale.item()}
-                    run = Run(example, dataset, level, name, seed, r2, mae, seconds, **learned)
-                    runs.append(run)
-                    if progress is not None:
-                        progress(run)
+        split = task.make_split(task.contamination, task.seed)
+        torch.manual_seed(task.seed)
+        initial = task.make_model()
+        for name in task.losses:
+            model, loss = copy.deepcopy(initial), criterion(name)
+            seconds = fit(
+                model,
+                loss,
+                split,
+                seed=task.seed,
+                epochs=task.epochs,
+                batch_size=task.batch_size,
+                lr=task.lr,
+            )
+            r2, mae = split.scores(model)
+            learned = {}
+            if isinstance(loss, AdaptiveBarronLoss):
+                learned = {"alpha": loss.alpha.item(), "scale": loss.scale.item()}
+            runs.append(
+                Run(
+                    task.example,
+                    task.dataset,
+                    task.contamination,
+                    name,
+                    task.seed,
+                    r2,
+                    mae,
+                    seconds,
+                    **learned,
+                )
+            )
     return runs
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    *,
+    jobs: int = 1,
+    progress: Callable[[list[Run]], None] | None = None,
+) -> list[Run]:
+    """Run the tasks, ``jobs`` at a time in worker processes; return the runs in order.
+
+    Every network trains on one thread, so ``jobs=2`` uses two cores, and the results
+    do not depend on ``jobs``. ``progress(runs)`` is called with each task's runs.
+    """
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1; got {jobs}.")
+    done: list[list[Run]] = []
+    if jobs == 1 or len(tasks) == 1:
+        for task in tasks:
+            done.append(run_task(task))
+            if progress is not None:
+                progress(done[-1])
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
+            for runs in pool.map(run_task, tasks):
+                done.append(runs)
+                if progress is not None:
+                    progress(runs)
+    return [run for runs in done for run in runs]
 
 
 def summarise(runs: Sequence[Run]) -> list[dict[str, Any]]:
@@ -447,7 +533,8 @@ class Example(Protocol):
         losses: Sequence[str],
         epochs: int,
         datasets: Sequence[str],
-        progress: Callable[[Run], None] | None = None,
+        jobs: int = 1,
+        progress: Callable[[list[Run]], None] | None = None,
     ) -> list[Run]:
         """Train every network of the example; return the runs."""
         ...
@@ -461,7 +548,8 @@ def main(example: Example, argv: Sequence[str] | None = None) -> int:
     """``python -m asrl.examples.NAME``: run the example, print its table, write its files.
 
     Options: ``--contamination 0,0.2,0.4 --seeds 5 --epochs N --losses mse,...
-    --data NAME,... --out DIR``.
+    --data NAME,... --out DIR --jobs 2``. A line per dataset, level and seed is printed
+    as it finishes, then the tables.
     """
     parser = argparse.ArgumentParser(prog=f"asrl example {example.NAME}", description=example.TITLE)
     parser.add_argument("--contamination", default="0,0.2,0.4")
@@ -470,6 +558,7 @@ def main(example: Example, argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--losses", default=",".join(LOSS_NAMES))
     parser.add_argument("--data", default=",".join(example.DATASETS))
     parser.add_argument("--out", type=Path, default=Path(f"example-{example.NAME}"))
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (one core each)")
     args = parser.parse_args(argv)
     try:
         levels = check_levels([float(x) for x in _csv(args.contamination)])
@@ -485,6 +574,16 @@ def main(example: Example, argv: Sequence[str] | None = None) -> int:
     if args.epochs < 1:
         raise ValueError(f"--epochs must be at least 1; got {args.epochs}.")
     losses = check_losses(_csv(args.losses))
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1; got {args.jobs}.")
+
+    def report(runs: list[Run]) -> None:
+        first = runs[0]
+        scores = ", ".join(f"{r.loss} {r.r2:.3f}" for r in runs)
+        print(
+            f"{first.dataset} {first.contamination:.0%} seed {first.seed}: R² {scores}", flush=True
+        )
+
     start = time.perf_counter()
     runs = example.run(
         contamination=levels,
@@ -492,6 +591,8 @@ def main(example: Example, argv: Sequence[str] | None = None) -> int:
         losses=losses,
         epochs=args.epochs,
         datasets=_csv(args.data),
+        jobs=args.jobs,
+        progress=report,
     )
     seconds = time.perf_counter() - start
     print(format_markdown(runs, example.TITLE))

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from ..bench.data import EMBEDDED, load_dataset
 from ..bench.scenarios import splits
-from .common import LOSS_NAMES, Run, Split, contaminated_split, run_grid
+from .common import LOSS_NAMES, Run, Split, contaminated_split, grid, run_tasks
 
 __all__ = [
     "DATASETS",
@@ -152,9 +152,13 @@ def run(
     losses: Sequence[str] = LOSS_NAMES,
     epochs: int = EPOCHS,
     datasets: Sequence[str] = DATASETS,
-    progress: Callable[[Run], None] | None = None,
+    jobs: int = 1,
+    progress: Callable[[list[Run]], None] | None = None,
 ) -> list[Run]:
     """Train the Transformer with each loss on each dataset, level and seed.
+
+    ``jobs`` worker processes share the networks (:func:`asrl.examples.common.run_tasks`);
+    ``progress`` is called with the runs of each dataset, level and seed.
 
     Examples
     --------
@@ -167,23 +171,22 @@ def run(
         raise ValueError(f"--data: give at least one dataset, e.g. {','.join(DATASETS)}.")
     for name in datasets:
         load_numeric(name)  # unusable names fail before any training
-    runs = []
+    tasks = []
     for name in datasets:
         features = load_numeric(name)[0].shape[1]
-        runs += run_grid(
+        tasks += grid(
             NAME,
             name,
             functools.partial(_split, name),
-            lambda features=features: FeatureTransformer(features),  # type: ignore[misc]
+            functools.partial(FeatureTransformer, features),
             contamination=contamination,
             seeds=seeds,
             losses=losses,
             epochs=epochs,
             batch_size=64,
             lr=1e-3,
-            progress=progress,
         )
-    return runs
+    return run_tasks(tasks, jobs=jobs, progress=progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
