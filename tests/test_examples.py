@@ -258,6 +258,7 @@ def test_same_seed_same_result_in_one_process_or_two():
     kwargs = {"contamination": (0.2,), "seeds": (1, 2), "losses": ("barron", "asrl"), "epochs": 1}
     first = transformer.run(datasets=("boston",), **kwargs)
     again = transformer.run(datasets=("boston",), jobs=2, **kwargs)
+
     def key(r):
         return r.seed, r.loss, r.r2, None if math.isnan(r.alpha) else r.alpha
 
