@@ -172,10 +172,10 @@ def log_partition_quadrature(alpha: float) -> float:
     Examples
     --------
     >>> import math
-    >>> round(log_partition_quadrature(2.0) - 0.5 * math.log(2 * math.pi), 12)  # Gaussian
-    0.0
-    >>> round(log_partition_quadrature(0.0) - math.log(math.pi * math.sqrt(2)), 12)  # Cauchy
-    0.0
+    >>> abs(log_partition_quadrature(2.0) - 0.5 * math.log(2 * math.pi)) < 1e-14  # Gaussian
+    True
+    >>> abs(log_partition_quadrature(0.0) - math.log(math.pi * math.sqrt(2))) < 1e-14  # Cauchy
+    True
     """
     if not 0.0 <= alpha <= 2.0:
         raise ValueError(f"alpha must be in [0, 2] (Z is infinite below 0); got {alpha!r}.")
@@ -259,7 +259,7 @@ class AdaptiveBarronLoss(nn.Module):
     (1.0, 1.0)
     >>> value = loss(torch.zeros(4), torch.zeros(4))  # rho(0) + log 1 + log Z(1)
     >>> round(value.item(), 4)
-    1.131
+    1.1855
     """
 
     def __init__(
