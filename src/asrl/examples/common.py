@@ -172,7 +172,7 @@ def contaminated_split(
 
 def fit(
     model: nn.Module,
-    loss: nn.Module,
+    loss: Callable[[Tensor, Tensor], Tensor],
     split: Split,
     *,
     seed: int,
@@ -183,11 +183,13 @@ def fit(
 ) -> float:
     """Train ``model`` with Adam on ``split``'s training rows; return the seconds taken.
 
-    The loss's own parameters (Barron's shape and scale) are trained with the model's.
+    A loss module's own parameters (Barron's shape and scale) are trained with the
+    model's.
     The mini-batch order depends on ``seed`` alone, so every loss sees the same batches.
     ``on_epoch(model)`` is called after each epoch.
     """
-    optimizer = torch.optim.Adam([*model.parameters(), *loss.parameters()], lr=lr)
+    learned = list(loss.parameters()) if isinstance(loss, nn.Module) else []
+    optimizer = torch.optim.Adam([*model.parameters(), *learned], lr=lr)
     order = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     for _ in range(epochs):

@@ -220,10 +220,9 @@ def _train(
     lr: float,
 ) -> MLPResult:
     history: list[float] = []
-    loss = criterion if isinstance(criterion, nn.Module) else _Wrapped(criterion)
     seconds = fit(
         model,
-        loss,
+        criterion,
         split,
         seed=seed,
         epochs=epochs,
@@ -233,17 +232,6 @@ def _train(
     )
     r2, mae = split.scores(model)
     return MLPResult(name, seed, r2, mae, seconds, history)
-
-
-class _Wrapped(nn.Module):
-    """A loss function as a module without parameters."""
-
-    def __init__(self, function: Callable[[Tensor, Tensor], Tensor]) -> None:
-        super().__init__()
-        self.function = function
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return self.function(input, target)
 
 
 def _by_loss(results: Sequence[MLPResult]) -> dict[str, list[MLPResult]]:
