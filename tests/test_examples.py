@@ -372,6 +372,7 @@ MISTAKES = [
     (["example", "mlp", "--contamination", "1.5"], "contamination must be in [0, 1)"),
     (["example", "mlp", "--losses", "mse"], "--losses applies to cnn and transformer"),
     (["example", "cnn", "--jobs", "0"], "--jobs must be at least 1; got 0."),
+    (["example", "cnn", "--out", "/dev/null/x"], "--out /dev/null/x: cannot create it"),
 ]
 
 

@@ -579,6 +579,10 @@ def main(example: Example, argv: Sequence[str] | None = None) -> int:
     losses = check_losses(_csv(args.losses))
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1; got {args.jobs}.")
+    try:  # before the training, not after it
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"--out {args.out}: cannot create it ({error.strerror}).") from None
 
     def report(runs: list[Run]) -> None:
         first = runs[0]
