@@ -243,7 +243,7 @@ class Task:
 
     ``make_split(level, seed)`` gives the data and ``make_model()`` an untrained
     network; both must be picklable (module-level functions or
-    :func:`functools.partial` of them) for :func:`run_tasks` with ``jobs > 1``.
+    ``functools.partial`` of them) for :func:`run_tasks` with ``jobs > 1``.
     """
 
     example: str
