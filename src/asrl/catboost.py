@@ -84,6 +84,7 @@ class CatBoostObjective:
         self.history: list[Any] = []
         self._residuals = np.full(self.n, start) - state.y
         self._weights = None if state.w is None else state.w.copy()
+        self._scratch = np.empty_like(self._residuals)
         self.statistics = self._update()
         self._filled = 0
         self._lock = threading.Lock()
@@ -91,7 +92,9 @@ class CatBoostObjective:
 
     def _update(self) -> Any:
         """The statistics of the residuals of the last full pass."""
-        statistics = self.loss.residual_statistics(self._residuals, self._weights)
+        statistics = self.loss.residual_statistics(
+            self._residuals, self._weights, scratch=self._scratch
+        )
         if statistics is not None:
             statistics = as_floats(statistics)
             self.history.append(statistics)
@@ -130,6 +133,13 @@ class CatBoostObjective:
 
     def _remember(self, residual: Array, weight: Array | None) -> None:
         """Keep residuals; after a full pass, recompute the statistics from them."""
+        end = self._filled + residual.size
+        if end < self.n:  # the usual chunk: inside the pass
+            self._residuals[self._filled : end] = residual
+            if self._weights is not None and weight is not None:
+                self._weights[self._filled : end] = weight
+            self._filled = end
+            return
         while residual.size:
             take = min(residual.size, self.n - self._filled)
             self._residuals[self._filled : self._filled + take] = residual[:take]
