@@ -162,8 +162,10 @@ def interleaved(
         ratios.append(a / b)
         t_asrl.append(a)
         t_builtin.append(b)
-        log(f"  {pair.booster:<16} n={len(y):>8}  built-in {b:7.3f} s  ASRL {a:7.3f} s  "
-            f"ratio {a / b:.3f}")
+        log(
+            f"  {pair.booster:<16} n={len(y):>8}  built-in {b:7.3f} s  ASRL {a:7.3f} s  "
+            f"ratio {a / b:.3f}"
+        )
     return statistics.median(ratios), statistics.median(t_asrl), statistics.median(t_builtin)
 
 

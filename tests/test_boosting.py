@@ -312,7 +312,9 @@ def test_catboost_objective_uses_the_exact_statistics_of_the_previous_pass():
     np.testing.assert_allclose([d for d, _ in ders], -g)
     np.testing.assert_allclose([c for _, c in ders], -h)
     # An (n, 2) float64 array, the form CatBoost copies in compiled code.
-    assert isinstance(ders, np.ndarray) and ders.shape == (3, 2) and ders.dtype == np.float64
+    assert isinstance(ders, np.ndarray)
+    assert ders.shape == (3, 2)
+    assert ders.dtype == np.float64
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -121,7 +121,7 @@ class CatBoostObjective:
             self._remember(u, weight)
         # Gradient and hessian as the rows of one array, handed back transposed: each
         # is contiguous for the kernel, and CatBoost reads any strides.
-        ders = np.empty((2, u.size))
+        ders: Array = np.empty((2, u.size))
         with np.errstate(over="ignore", under="ignore"):
             self.loss.residual_gradient_hessian(
                 u, statistics, gradient_out=ders[0], hessian_out=ders[1]
@@ -129,7 +129,8 @@ class CatBoostObjective:
         if weight is not None:
             np.multiply(ders, weight, out=ders)
         np.negative(ders, out=ders)
-        return ders.T
+        transposed: Array = ders.T
+        return transposed
 
     def _remember(self, residual: Array, weight: Array | None) -> None:
         """Keep residuals; after a full pass, recompute the statistics from them."""
