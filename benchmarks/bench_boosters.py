@@ -49,7 +49,7 @@ def xgboost_pair(rounds: int, threads: int, learning_rate: float) -> Pair:
 
     from asrl.xgboost import ASRLXGBRegressor
 
-    trees = {
+    trees: dict[str, Any] = {
         "n_estimators": rounds,
         "max_depth": 6,
         "tree_method": "hist",
@@ -75,7 +75,7 @@ def lightgbm_pair(rounds: int, threads: int, learning_rate: float) -> Pair:
 
     from asrl.lightgbm import ASRLLGBMRegressor
 
-    trees = {
+    trees: dict[str, Any] = {
         "n_estimators": rounds,
         "num_leaves": 63,
         "learning_rate": learning_rate,
@@ -99,7 +99,7 @@ def catboost_pair(rounds: int, threads: int, learning_rate: float) -> Pair:
 
     from asrl.catboost import ASRLCatBoostRegressor
 
-    trees = {
+    trees: dict[str, Any] = {
         "iterations": rounds,
         "depth": 6,
         "learning_rate": learning_rate,
