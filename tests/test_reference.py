@@ -102,3 +102,55 @@ def test_fused_kernel_equals_the_generic_formulas_bit_for_bit(dtype, n):
     assert np.signbit(g[1])  # -0.0 keeps its sign, as with copysign
     assert not np.signbit(g[0])
     np.testing.assert_array_equal(h, core.continuous_irls_hessian(np.abs(u), d1, d2))
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("asrl", {}), ("asrl", {"weights": "stats"}), ("huber", {}), ("pseudo-huber", {})],
+)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_hessian_by_blocks_equals_the_whole_array_path(name, params, weighted):
+    """With given statistics, long inputs go through the formulas block by block: the
+    same bits as the whole-array path (the statistics' own path), weights included."""
+    from asrl import get_loss
+    from asrl.losses import BLOCK
+
+    loss = get_loss(name, **params)
+    rng = np.random.default_rng(11)
+    n = 2 * BLOCK + 12345  # several blocks and a short last one
+    y_true = rng.normal(size=(n // 5, 5)).astype(np.float32)  # 2-d, flattened inside
+    y_pred = (y_true + 3 * rng.standard_t(2, y_true.shape)).astype(np.float32)
+    w = rng.integers(0, 3, y_true.shape).astype(np.float32) if weighted else None
+    statistics = loss.statistics(y_true, y_pred, sample_weight=w)
+    u = (y_pred - y_true).reshape(-1)
+    g_ref, h_ref = loss.residual_gradient_hessian(u, statistics)
+    if w is not None:
+        g_ref, h_ref = g_ref * w.reshape(-1), h_ref * w.reshape(-1)
+    g_out, h_out = np.empty_like(y_true), np.empty_like(y_true)
+    g, h = loss.gradient_hessian(
+        y_true,
+        y_pred,
+        sample_weight=w,
+        statistics=statistics,
+        gradient_out=g_out,
+        hessian_out=h_out,
+    )
+    assert g is g_out
+    assert h is h_out
+    np.testing.assert_array_equal(g.reshape(-1), g_ref)
+    np.testing.assert_array_equal(h.reshape(-1), h_ref)
+    g2, h2 = loss.gradient_hessian(y_true, y_pred, sample_weight=w, statistics=statistics)
+    np.testing.assert_array_equal(g2, g)
+    np.testing.assert_array_equal(h2, h)
+
+
+def test_gradient_hessian_by_blocks_names_the_first_non_finite_value():
+    from asrl import ASRL
+    from asrl.losses import BLOCK
+
+    y_true = np.zeros(3 * BLOCK)
+    y_pred = np.ones(3 * BLOCK)
+    y_pred[2 * BLOCK + 7] = np.nan
+    statistics = ASRL().statistics(y_true[:10], y_pred[:10])
+    with pytest.raises(ValueError, match=f"y_pred contains 1 non-finite value .* {2 * BLOCK + 7}"):
+        ASRL().gradient_hessian(y_true, y_pred, statistics=statistics)
