@@ -87,8 +87,9 @@ def test_against_mpmath(seed, dtype, ulps):
         assert h[i] == pytest.approx(ref_h, rel=ulps * eps, abs=0), i
 
 
-# 1000 rows clip by two ufuncs (CatBoost's chunks), 10000 by np.clip.
-@pytest.mark.parametrize("n", [1000, 10000])
+# 1000 rows clip by two ufuncs (CatBoost's chunks), 10000 by np.clip, 140000 go in
+# blocks of 65536 (BLOCK).
+@pytest.mark.parametrize("n", [1000, 10000, 140000])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fused_kernel_equals_the_generic_formulas_bit_for_bit(dtype, n):
     from asrl import core
@@ -113,7 +114,7 @@ def test_gradient_hessian_by_blocks_equals_the_whole_array_path(name, params, we
     """With given statistics, long inputs go through the formulas block by block: the
     same bits as the whole-array path (the statistics' own path), weights included."""
     from asrl import get_loss
-    from asrl.losses import BLOCK
+    from asrl.core.formulas import BLOCK
 
     loss = get_loss(name, **params)
     rng = np.random.default_rng(11)
@@ -146,7 +147,7 @@ def test_gradient_hessian_by_blocks_equals_the_whole_array_path(name, params, we
 
 def test_gradient_hessian_by_blocks_names_the_first_non_finite_value():
     from asrl import ASRL
-    from asrl.losses import BLOCK
+    from asrl.core.formulas import BLOCK
 
     y_true = np.zeros(3 * BLOCK)
     y_pred = np.ones(3 * BLOCK)

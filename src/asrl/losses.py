@@ -65,11 +65,6 @@ __all__ = [
 Array = NDArray[np.floating[Any]]
 Out = tuple[Array, Array] | None
 
-#: Elements per block of ``gradient_hessian`` with given statistics: a block's
-#: residuals, gradients and hessians stay in cache through all the passes of the
-#: formulas, so each element is read from and written to memory once.
-BLOCK = 1 << 16
-
 
 class BaseLoss:
     """Common machinery of every loss.
@@ -354,15 +349,15 @@ class BaseLoss:
     ) -> tuple[Array, Array] | None:
         """``gradient_hessian`` block by block when no statistics need all residuals.
 
-        The residuals of a block of :data:`BLOCK` elements go into one small buffer
-        and through the formulas into the outputs while in cache; no array of all
-        residuals is made. The same operations on every element as the whole-array
+        The residuals of a block of :data:`asrl.core.formulas.BLOCK` elements go into
+        one small buffer and through the formulas into the outputs while in cache; no
+        array of all residuals is made. The same operations on every element as the whole-array
         path, so the same bits. None (use that path) for short or non-contiguous data.
         """
         true, pred = check_pair(y_true, y_pred)
         n = true.size
         outputs = [a for a in (gradient_out, hessian_out) if a is not None]
-        if n <= 2 * BLOCK or not all(a.flags.c_contiguous for a in outputs):
+        if n <= 2 * formulas.BLOCK or not all(a.flags.c_contiguous for a in outputs):
             return None
         w = check_sample_weight(sample_weight, true.shape, true.dtype)
         stats = None if statistics is None else self.check_statistics(statistics)
@@ -372,10 +367,10 @@ class BaseLoss:
         flat = [a.reshape(-1) for a in (true, pred, g, h)]
         true_f, pred_f, g_f, h_f = flat
         w_f = None if w is None else w.reshape(-1)
-        work = np.empty(BLOCK, dtype=true.dtype)
-        for lo in range(0, n, BLOCK):
-            block = slice(lo, lo + BLOCK)
-            u = work[: min(BLOCK, n - lo)]
+        work = np.empty(formulas.BLOCK, dtype=true.dtype)
+        for lo in range(0, n, formulas.BLOCK):
+            block = slice(lo, lo + formulas.BLOCK)
+            u = work[: min(formulas.BLOCK, n - lo)]
             with np.errstate(invalid="ignore"):
                 np.subtract(pred_f[block], true_f[block], out=u)
                 total = np.add.reduce(u)
