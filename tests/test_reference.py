@@ -143,6 +143,10 @@ def test_gradient_hessian_by_blocks_equals_the_whole_array_path(name, params, we
     g2, h2 = loss.gradient_hessian(y_true, y_pred, sample_weight=w, statistics=statistics)
     np.testing.assert_array_equal(g2, g)
     np.testing.assert_array_equal(h2, h)
+    # Statistics computed inside (|u| held in the gradient's buffer first): the same.
+    g3, h3 = loss.gradient_hessian(y_true, y_pred, sample_weight=w)
+    np.testing.assert_array_equal(g3, g)
+    np.testing.assert_array_equal(h3, h)
 
 
 def test_gradient_hessian_by_blocks_names_the_first_non_finite_value():

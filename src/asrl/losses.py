@@ -328,11 +328,22 @@ class BaseLoss:
                 )
                 if blocked is not None:
                     return blocked
-            u, w, stats = self._prepare(y_true, y_pred, sample_weight, statistics)
+            u, _ = check_residuals(y_true, y_pred)
+            w = check_sample_weight(sample_weight, u.shape, u.dtype)
             _check_out(u, gradient_out, hessian_out)
-            g, h = self.residual_gradient_hessian(
-                u, stats, gradient_out=gradient_out, hessian_out=hessian_out
-            )
+            g, h = gradient_out, hessian_out
+            if statistics is None and self.Statistics is not None:
+                # The gradient's buffer holds |u| for the statistics first (partitioned
+                # in place), then the gradient: one array of n fewer.
+                g = np.empty_like(u, order="C") if g is None else g
+                scratch = g.reshape(-1) if g.flags.c_contiguous else None
+                stats = self.residual_statistics(
+                    u.reshape(-1), None if w is None else w.reshape(-1), scratch=scratch
+                )
+                h = np.empty_like(u, order="C") if h is None else h
+            else:
+                stats = statistics if statistics is None else self.check_statistics(statistics)
+            g, h = self.residual_gradient_hessian(u, stats, gradient_out=g, hessian_out=h)
             if w is not None:
                 np.multiply(g, w, out=g)
                 np.multiply(h, w, out=h)
