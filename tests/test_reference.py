@@ -159,3 +159,24 @@ def test_gradient_hessian_by_blocks_names_the_first_non_finite_value():
     statistics = ASRL().statistics(y_true[:10], y_pred[:10])
     with pytest.raises(ValueError, match=f"y_pred contains 1 non-finite value .* {2 * BLOCK + 7}"):
         ASRL().gradient_hessian(y_true, y_pred, statistics=statistics)
+
+
+@pytest.mark.parametrize("n", [100, 3 * 65536])  # the whole-array and the blocked path
+def test_gradient_hessian_writes_a_single_given_buffer(n):
+    from asrl import ASRL
+
+    rng = np.random.default_rng(2)
+    y_true, y_pred = rng.normal(size=n), rng.normal(size=n)
+    loss = ASRL()
+    statistics = loss.statistics(y_true, y_pred)
+    expected = loss.gradient_hessian(y_true, y_pred, statistics=statistics)
+    for stats in (statistics, None):
+        g_out, h_out = np.empty(n), np.empty(n)
+        g, h = loss.gradient_hessian(y_true, y_pred, statistics=stats, gradient_out=g_out)
+        assert g is g_out
+        g2, h2 = loss.gradient_hessian(y_true, y_pred, statistics=stats, hessian_out=h_out)
+        assert h2 is h_out
+        for got in (g, g2):
+            np.testing.assert_array_equal(got, expected[0])
+        for got in (h, h2):
+            np.testing.assert_array_equal(got, expected[1])

@@ -343,6 +343,9 @@ class BaseLoss:
                 h = np.empty_like(u, order="C") if h is None else h
             else:
                 stats = statistics if statistics is None else self.check_statistics(statistics)
+            if (g is None) != (h is None):  # one buffer given: it receives its result
+                g = np.empty_like(u) if g is None else g
+                h = np.empty_like(u) if h is None else h
             g, h = self.residual_gradient_hessian(u, stats, gradient_out=g, hessian_out=h)
             if w is not None:
                 np.multiply(g, w, out=g)
