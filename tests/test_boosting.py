@@ -311,3 +311,30 @@ def test_catboost_objective_uses_the_exact_statistics_of_the_previous_pass():
     ders = objective.calc_ders_range(approx[:3], y[:3], None)
     np.testing.assert_allclose([d for d, _ in ders], -g)
     np.testing.assert_allclose([c for _, c in ders], -h)
+    # An (n, 2) float64 array, the form CatBoost copies in compiled code.
+    assert isinstance(ders, np.ndarray)
+    assert ders.shape == (3, 2)
+    assert ders.dtype == np.float64
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("loss", ["asrl", "huber-adaptive"])
+def test_narrow_outputs_are_the_wide_round_rounded_once(loss, weighted):
+    """LightGBM's round computes in float64 and hands float32 buffers over: exactly
+    what casting the float64 round's gradients would give, statistics unchanged."""
+    from asrl import get_loss
+    from asrl._boosting import BoostingRound
+
+    rng = np.random.default_rng(5)
+    y = rng.standard_t(2, 3000)
+    w = rng.integers(0, 4, 3000).astype(float) if weighted else None
+    wide = BoostingRound(get_loss(loss), y, w, dtype=np.float64)
+    narrow = BoostingRound(get_loss(loss), y, w, dtype=np.float64, output_dtype=np.float32)
+    for step in range(3):  # buffers reused across rounds
+        pred = y + rng.standard_t(2, 3000) * (step + 1)
+        g64, h64 = (a.copy() for a in wide(pred))
+        g32, h32 = narrow(pred)
+        assert g32.dtype == h32.dtype == np.float32
+        np.testing.assert_array_equal(g32, g64.astype(np.float32))
+        np.testing.assert_array_equal(h32, h64.astype(np.float32))
+    assert narrow.history == wide.history

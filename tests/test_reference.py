@@ -89,12 +89,15 @@ def test_against_mpmath(seed, dtype, ulps):
         assert h[i] == pytest.approx(ref_h, rel=ulps * eps, abs=0), i
 
 
+# 1000 rows clip by two ufuncs (CatBoost's chunks), 10000 by np.clip, 140000 go in
+# blocks of 65536 (BLOCK).
+@pytest.mark.parametrize("n", [1000, 10000, 140000])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_kernel_equals_the_generic_formulas_bit_for_bit(dtype):
+def test_fused_kernel_equals_the_generic_formulas_bit_for_bit(dtype, n):
     from asrl import core
 
     rng = np.random.default_rng(1)
-    u = (rng.standard_t(2, 1000) * 3).astype(dtype)
+    u = (rng.standard_t(2, n) * 3).astype(dtype)
     u[:5] = [0.0, -0.0, 1.0, -1.0, 4.0]
     d1, d2 = dtype(1.0), dtype(4.0)
     g, h = core.continuous_psi_irls(u.copy(), d1, d2)
@@ -102,3 +105,80 @@ def test_fused_kernel_equals_the_generic_formulas_bit_for_bit(dtype):
     assert np.signbit(g[1])  # -0.0 keeps its sign, as with copysign
     assert not np.signbit(g[0])
     np.testing.assert_array_equal(h, core.continuous_irls_hessian(np.abs(u), d1, d2))
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("asrl", {}), ("asrl", {"weights": "stats"}), ("huber", {}), ("pseudo-huber", {})],
+)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_hessian_by_blocks_equals_the_whole_array_path(name, params, weighted):
+    """With given statistics, long inputs go through the formulas block by block: the
+    same bits as the whole-array path (the statistics' own path), weights included."""
+    from asrl import get_loss
+    from asrl.core.formulas import BLOCK
+
+    loss = get_loss(name, **params)
+    rng = np.random.default_rng(11)
+    n = 2 * BLOCK + 12345  # several blocks and a short last one
+    y_true = rng.normal(size=(n // 5, 5)).astype(np.float32)  # 2-d, flattened inside
+    y_pred = (y_true + 3 * rng.standard_t(2, y_true.shape)).astype(np.float32)
+    w = rng.integers(0, 3, y_true.shape).astype(np.float32) if weighted else None
+    statistics = loss.statistics(y_true, y_pred, sample_weight=w)
+    u = (y_pred - y_true).reshape(-1)
+    g_ref, h_ref = loss.residual_gradient_hessian(u, statistics)
+    if w is not None:
+        g_ref, h_ref = g_ref * w.reshape(-1), h_ref * w.reshape(-1)
+    g_out, h_out = np.empty_like(y_true), np.empty_like(y_true)
+    g, h = loss.gradient_hessian(
+        y_true,
+        y_pred,
+        sample_weight=w,
+        statistics=statistics,
+        gradient_out=g_out,
+        hessian_out=h_out,
+    )
+    assert g is g_out
+    assert h is h_out
+    np.testing.assert_array_equal(g.reshape(-1), g_ref)
+    np.testing.assert_array_equal(h.reshape(-1), h_ref)
+    g2, h2 = loss.gradient_hessian(y_true, y_pred, sample_weight=w, statistics=statistics)
+    np.testing.assert_array_equal(g2, g)
+    np.testing.assert_array_equal(h2, h)
+    # Statistics computed inside (|u| held in the gradient's buffer first): the same.
+    g3, h3 = loss.gradient_hessian(y_true, y_pred, sample_weight=w)
+    np.testing.assert_array_equal(g3, g)
+    np.testing.assert_array_equal(h3, h)
+
+
+def test_gradient_hessian_by_blocks_names_the_first_non_finite_value():
+    from asrl import ASRL
+    from asrl.core.formulas import BLOCK
+
+    y_true = np.zeros(3 * BLOCK)
+    y_pred = np.ones(3 * BLOCK)
+    y_pred[2 * BLOCK + 7] = np.nan
+    statistics = ASRL().statistics(y_true[:10], y_pred[:10])
+    with pytest.raises(ValueError, match=f"y_pred contains 1 non-finite value .* {2 * BLOCK + 7}"):
+        ASRL().gradient_hessian(y_true, y_pred, statistics=statistics)
+
+
+@pytest.mark.parametrize("n", [100, 3 * 65536])  # the whole-array and the blocked path
+def test_gradient_hessian_writes_a_single_given_buffer(n):
+    from asrl import ASRL
+
+    rng = np.random.default_rng(2)
+    y_true, y_pred = rng.normal(size=n), rng.normal(size=n)
+    loss = ASRL()
+    statistics = loss.statistics(y_true, y_pred)
+    expected = loss.gradient_hessian(y_true, y_pred, statistics=statistics)
+    for stats in (statistics, None):
+        g_out, h_out = np.empty(n), np.empty(n)
+        g, h = loss.gradient_hessian(y_true, y_pred, statistics=stats, gradient_out=g_out)
+        assert g is g_out
+        g2, h2 = loss.gradient_hessian(y_true, y_pred, statistics=stats, hessian_out=h_out)
+        assert h2 is h_out
+        for got in (g, g2):
+            np.testing.assert_array_equal(got, expected[0])
+        for got in (h, h2):
+            np.testing.assert_array_equal(got, expected[1])

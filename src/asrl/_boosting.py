@@ -99,7 +99,12 @@ class BoostingRound:
     sample_weight : array_like of shape (n,), optional
         Validated and cached once.
     dtype : numpy dtype, default float32
-        The dtype of the gradients handed to the booster.
+        The dtype of the residuals, statistics and gradients.
+    output_dtype : numpy dtype, optional
+        The dtype of the gradients handed to the booster, if narrower than
+        ``dtype`` (LightGBM computes in float64 and takes float32): they are rounded
+        once into buffers of this dtype, as the booster's own cast would round them,
+        without the booster allocating two arrays every round.
     statistics : callable, optional
         ``statistics(u, w, scratch)`` returns the statistics of this round's
         residuals ``u``; by default ``loss.residual_statistics`` (exact, or from a
@@ -133,11 +138,13 @@ class BoostingRound:
         sample_weight: ArrayLike | None = None,
         *,
         dtype: Any = np.float32,
+        output_dtype: Any = None,
         statistics: Statistician | None = None,
     ) -> None:
         labels = check_target("y", np.asarray(y).reshape(-1))
         self.loss = loss
         self.dtype = np.dtype(dtype)
+        self.output_dtype = self.dtype if output_dtype is None else np.dtype(output_dtype)
         self.y = np.ascontiguousarray(labels, dtype=self.dtype)
         weight = check_sample_weight(
             None if sample_weight is None else np.asarray(sample_weight).reshape(-1),
@@ -148,7 +155,7 @@ class BoostingRound:
         self.statistics = statistics or self._local_statistics
         self.n_calls = 0
         self.history: list[Any] = []
-        self._work: tuple[Array, Array, Array, Array] | None = None
+        self._work: tuple[Array, ...] | None = None
 
     def _local_statistics(self, u: Array, w: Array | None, scratch: Array) -> Any:
         return self.loss.residual_statistics(u, w, scratch=scratch)
@@ -166,8 +173,11 @@ class BoostingRound:
             )
         self.n_calls += 1
         if self._work is None:
-            self._work = tuple(np.empty_like(self.y) for _ in range(4))  # type: ignore[assignment]
-        u, scratch, g, h = self._work  # type: ignore[misc]
+            narrow = self.output_dtype != self.dtype
+            work = [np.empty_like(self.y) for _ in range(4)]
+            work += [np.empty_like(self.y, dtype=self.output_dtype) for _ in range(2 * narrow)]
+            self._work = tuple(work)
+        u, scratch, g, h, *outputs = self._work
         np.subtract(pred, self.y, out=u, casting="same_kind")
         with np.errstate(over="ignore", invalid="ignore"):
             total = np.add.reduce(u)
@@ -180,12 +190,16 @@ class BoostingRound:
         with np.errstate(over="ignore", under="ignore"):
             statistics = self.statistics(u, self.w, scratch)
             g, h = self.loss.residual_gradient_hessian(u, statistics, gradient_out=g, hessian_out=h)
+        g_out, h_out = outputs or (g, h)
         if self.w is not None:
-            np.multiply(g, self.w, out=g)
-            np.multiply(h, self.w, out=h)
+            np.multiply(g, self.w, out=g_out, casting="same_kind")
+            np.multiply(h, self.w, out=h_out, casting="same_kind")
+        elif outputs:
+            np.copyto(g_out, g, casting="same_kind")
+            np.copyto(h_out, h, casting="same_kind")
         if statistics is not None:
             self.history.append(as_floats(statistics))
-        return g, h
+        return g_out, h_out
 
     def release(self) -> None:
         """Free the cached labels and work arrays (call at the end of ``fit``)."""

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = [
     "check_choice",
     "check_interval",
+    "check_pair",
     "check_residuals",
     "check_sample_weight",
     "check_target",
@@ -114,15 +115,14 @@ def check_target(name: str, value: ArrayLike) -> NDArray[np.floating[Any]]:
     return array
 
 
-def check_residuals(
+def check_pair(
     y_true: ArrayLike, y_pred: ArrayLike
 ) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]:
-    """Return ``(u, y_pred)`` with ``u = y_pred - y_true``, after checking both arrays.
+    """Targets and predictions as arrays of one float dtype and one non-empty shape.
 
-    The dtype is float32 when both inputs are float32 (or float16), float64 when
-    either is float64 or an integer type. Arrays already of that dtype are not copied.
-    Shapes must be equal: broadcasting ``(n,)`` against ``(n, 1)`` would silently
-    build an ``n x n`` array, so it is refused.
+    The checks of :func:`check_residuals` but finiteness, which that function proves
+    from the residuals (a caller that forms them block by block checks each block's
+    sum, and calls :func:`check_residuals` for the diagnosis when one is not finite).
     """
     true = _as_array("y_true", y_true)
     pred = _as_array("y_pred", y_pred)
@@ -135,6 +135,21 @@ def check_residuals(
     dtype = _float_dtype(true, pred)
     true = true.astype(dtype, copy=False)
     pred = pred.astype(dtype, copy=False)
+    return true, pred
+
+
+def check_residuals(
+    y_true: ArrayLike, y_pred: ArrayLike
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]:
+    """Return ``(u, y_pred)`` with ``u = y_pred - y_true``, after checking both arrays.
+
+    The dtype is float32 when both inputs are float32 (or float16), float64 when
+    either is float64 or an integer type. Arrays already of that dtype are not copied.
+    Shapes must be equal: broadcasting ``(n,)`` against ``(n, 1)`` would silently
+    build an ``n x n`` array, so it is refused.
+    """
+    true, pred = check_pair(y_true, y_pred)
+    dtype = true.dtype
     with np.errstate(over="ignore", invalid="ignore"):
         u = np.subtract(pred, true)
         # One reduction instead of two elementwise isfinite passes. A finite sum

@@ -84,6 +84,7 @@ class CatBoostObjective:
         self.history: list[Any] = []
         self._residuals = np.full(self.n, start) - state.y
         self._weights = None if state.w is None else state.w.copy()
+        self._scratch = np.empty_like(self._residuals)
         self.statistics = self._update()
         self._filled = 0
         self._lock = threading.Lock()
@@ -91,30 +92,55 @@ class CatBoostObjective:
 
     def _update(self) -> Any:
         """The statistics of the residuals of the last full pass."""
-        statistics = self.loss.residual_statistics(self._residuals, self._weights)
+        statistics = self.loss.residual_statistics(
+            self._residuals, self._weights, scratch=self._scratch
+        )
         if statistics is not None:
             statistics = as_floats(statistics)
             self.history.append(statistics)
         return statistics
 
-    def calc_ders_range(
-        self, approxes: Any, targets: Any, weights: Any
-    ) -> list[tuple[float, float]]:
-        """CatBoost's hook: derivatives of the *negative* loss (CatBoost maximises)."""
-        u = np.asarray(approxes, dtype=np.float64) - np.asarray(targets, dtype=np.float64)
+    def calc_ders_range(self, approxes: Any, targets: Any, weights: Any) -> Array:
+        """CatBoost's hook: derivatives of the *negative* loss (CatBoost maximises).
+
+        CatBoost passes numpy views of its buffers (float64 approxes, float32
+        targets and weights) and copies an ``(n, 2)`` float array back in compiled
+        code, so one chunk costs a few numpy calls; a list of pairs, the documented
+        form, costs two Python floats per row (``docs/boosting.md``).
+
+        Returns
+        -------
+        ndarray of shape (n, 2), float64
+            Minus the gradient and minus the hessian of each row, as columns.
+        """
+        u = np.subtract(approxes, targets, dtype=np.float64)
         weight = None if weights is None else np.asarray(weights, dtype=np.float64)
         with self._lock:
             statistics = self.statistics
             self.n_calls += 1
             self._remember(u, weight)
+        # Gradient and hessian as the rows of one array, handed back transposed: each
+        # is contiguous for the kernel, and CatBoost reads any strides.
+        ders: Array = np.empty((2, u.size))
         with np.errstate(over="ignore", under="ignore"):
-            g, h = self.loss.residual_gradient_hessian(u, statistics)
+            self.loss.residual_gradient_hessian(
+                u, statistics, gradient_out=ders[0], hessian_out=ders[1]
+            )
         if weight is not None:
-            g, h = g * weight, h * weight
-        return list(zip((-g).tolist(), (-h).tolist(), strict=True))
+            np.multiply(ders, weight, out=ders)
+        np.negative(ders, out=ders)
+        transposed: Array = ders.T
+        return transposed
 
     def _remember(self, residual: Array, weight: Array | None) -> None:
         """Keep residuals; after a full pass, recompute the statistics from them."""
+        end = self._filled + residual.size
+        if end < self.n:  # the usual chunk: inside the pass
+            self._residuals[self._filled : end] = residual
+            if self._weights is not None and weight is not None:
+                self._weights[self._filled : end] = weight
+            self._filled = end
+            return
         while residual.size:
             take = min(residual.size, self.n - self._filled)
             self._residuals[self._filled : self._filled + take] = residual[:take]

@@ -169,7 +169,7 @@ class ASRLLGBMRegressor(BoostingEstimator, lgb.LGBMRegressor):
                 "must predict without it."
             )
         y = check_labels(self, y)
-        state = BoostingRound(loss, y, sample_weight, dtype=np.float64)
+        state = BoostingRound(loss, y, sample_weight, dtype=np.float64, output_dtype=np.float32)
         start = state.start() if init_score is None else float(init_score)
         eval_sets = list(eval_set or [])
         if eval_X is not None:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import check_residuals, check_sample_weight, check_target
+from ._validation import check_pair, check_residuals, check_sample_weight, check_target
 from .core import formulas
 from .core.quantiles import weighted_quantiles
 from .core.rules import (
@@ -323,20 +323,81 @@ class BaseLoss:
         round allocates once.
         """
         with np.errstate(over="ignore", under="ignore"):
-            u, w, stats = self._prepare(y_true, y_pred, sample_weight, statistics)
-            for name, out in (("gradient_out", gradient_out), ("hessian_out", hessian_out)):
-                if out is not None and (out.shape != u.shape or out.dtype != u.dtype):
-                    raise ValueError(
-                        f"{name} must have shape {u.shape} and dtype {u.dtype}; got "
-                        f"{out.shape} and {out.dtype}."
-                    )
-            g, h = self.residual_gradient_hessian(
-                u, stats, gradient_out=gradient_out, hessian_out=hessian_out
-            )
+            if statistics is not None or self.Statistics is None:
+                blocked = self._blocked_gradient_hessian(
+                    y_true, y_pred, sample_weight, statistics, gradient_out, hessian_out
+                )
+                if blocked is not None:
+                    return blocked
+            u, _ = check_residuals(y_true, y_pred)
+            w = check_sample_weight(sample_weight, u.shape, u.dtype)
+            _check_out(u, gradient_out, hessian_out)
+            g, h = gradient_out, hessian_out
+            if statistics is None and self.Statistics is not None:
+                # The gradient's buffer holds |u| for the statistics first (partitioned
+                # in place), then the gradient: one array of n fewer.
+                g = np.empty_like(u, order="C") if g is None else g
+                scratch = g.reshape(-1) if g.flags.c_contiguous else None
+                stats = self.residual_statistics(
+                    u.reshape(-1), None if w is None else w.reshape(-1), scratch=scratch
+                )
+                h = np.empty_like(u, order="C") if h is None else h
+            else:
+                stats = statistics if statistics is None else self.check_statistics(statistics)
+            if (g is None) != (h is None):  # one buffer given: it receives its result
+                g = np.empty_like(u) if g is None else g
+                h = np.empty_like(u) if h is None else h
+            g, h = self.residual_gradient_hessian(u, stats, gradient_out=g, hessian_out=h)
             if w is not None:
                 np.multiply(g, w, out=g)
                 np.multiply(h, w, out=h)
             return g, h
+
+    def _blocked_gradient_hessian(
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: Any,
+        statistics: Any,
+        gradient_out: Array | None,
+        hessian_out: Array | None,
+    ) -> tuple[Array, Array] | None:
+        """``gradient_hessian`` block by block when no statistics need all residuals.
+
+        The residuals of a block of :data:`asrl.core.formulas.BLOCK` elements go into
+        one small buffer and through the formulas into the outputs while in cache; no
+        array of all residuals is made. The same operations on every element as the whole-array
+        path, so the same bits. None (use that path) for short or non-contiguous data.
+        """
+        true, pred = check_pair(y_true, y_pred)
+        n = true.size
+        outputs = [a for a in (gradient_out, hessian_out) if a is not None]
+        if n <= 2 * formulas.BLOCK or not all(a.flags.c_contiguous for a in outputs):
+            return None
+        w = check_sample_weight(sample_weight, true.shape, true.dtype)
+        stats = None if statistics is None else self.check_statistics(statistics)
+        g = np.empty_like(true, order="C") if gradient_out is None else gradient_out
+        h = np.empty_like(true, order="C") if hessian_out is None else hessian_out
+        _check_out(true, g, h)
+        flat = [a.reshape(-1) for a in (true, pred, g, h)]
+        true_f, pred_f, g_f, h_f = flat
+        w_f = None if w is None else w.reshape(-1)
+        work = np.empty(formulas.BLOCK, dtype=true.dtype)
+        for lo in range(0, n, formulas.BLOCK):
+            block = slice(lo, lo + formulas.BLOCK)
+            u = work[: min(formulas.BLOCK, n - lo)]
+            with np.errstate(invalid="ignore"):
+                np.subtract(pred_f[block], true_f[block], out=u)
+                total = np.add.reduce(u)
+            if not np.isfinite(total):
+                check_residuals(true, pred)  # says which value is not finite
+            self.residual_gradient_hessian(
+                u, stats, gradient_out=g_f[block], hessian_out=h_f[block]
+            )
+            if w_f is not None:
+                np.multiply(g_f[block], w_f[block], out=g_f[block])
+                np.multiply(h_f[block], w_f[block], out=h_f[block])
+        return g, h
 
     def __call__(
         self,
@@ -363,6 +424,16 @@ class BaseLoss:
         w = check_sample_weight(sample_weight, y.shape, y.dtype)
         (median,) = weighted_quantiles(y, (0.5,), w)
         return float(median)
+
+
+def _check_out(u: Array, gradient_out: Array | None, hessian_out: Array | None) -> None:
+    """Output buffers must have the residuals' shape and dtype."""
+    for name, out in (("gradient_out", gradient_out), ("hessian_out", hessian_out)):
+        if out is not None and (out.shape != u.shape or out.dtype != u.dtype):
+            raise ValueError(
+                f"{name} must have shape {u.shape} and dtype {u.dtype}; got "
+                f"{out.shape} and {out.dtype}."
+            )
 
 
 def _scalars(u: Array, values: tuple[Any, ...]) -> tuple[Any, ...]:

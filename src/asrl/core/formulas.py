@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "BLOCK",
     "absolute_psi",
     "absolute_rho",
     "continuous_exact_hessian",
@@ -112,15 +113,29 @@ def continuous_exact_hessian(abs_u: Any, d1: Any, min_hessian: float, xp: Any = 
     return xp.where(abs_u <= d1, xp.ones_like(abs_u), min_hessian)
 
 
+#: Elements per block of the blocked hot paths (:func:`continuous_psi_irls` on long
+#: arrays, ``gradient_hessian`` with given statistics): a block's few arrays stay in
+#: a core's L2 cache through all the passes of the formulas, so each element goes
+#: to and from memory once (measured at 1e7 float32: 3.3 instead of 4.3 ``np.abs``
+#: passes for the kernel; no difference at 1e6).
+BLOCK = 1 << 16
+
+#: Below this many elements two ufuncs clip faster than ``np.clip``, whose Python
+#: wrapper costs about 2 microseconds a call (CatBoost's chunks have 63-1000 rows).
+_SMALL = 4096
+
+
 def continuous_psi_irls(
     u: Array, d1: Any, d2: Any, out: tuple[Array, Array] | None = None
 ) -> tuple[Array, Array]:
     """:func:`continuous_psi` and :func:`continuous_irls_hessian` in one numpy pass.
 
     The hot path of every boosting round: the same values as the two generic
-    functions (so the same bits) without temporaries. ``u`` is used as scratch
-    space and overwritten. ``out=(g, h)`` supplies the output arrays (reused across
-    rounds by the boosting adapters); otherwise they are allocated.
+    functions (so the same bits) in eight ufunc passes without temporaries. ``u``
+    is used as scratch space and overwritten. ``out=(g, h)`` supplies the output
+    arrays (reused across rounds by the boosting adapters); otherwise they are
+    allocated. A flat array longer than ``2 * BLOCK`` is processed block by block
+    (:data:`BLOCK`), the same operations on every element.
 
     The gradient is computed as ``clip(u, -d1, d1) (d2 / max(|u|, d2))``, which is
     ``copysign(min(|u|, d1) (d2 / max(|u|, d2)), u)`` exactly: a product with a
@@ -134,14 +149,22 @@ def continuous_psi_irls(
     ([-0.5, 1.0, 0.5], [1.0, 0.5, 0.0625])
     """
     g, h = (np.empty_like(u), np.empty_like(u)) if out is None else out
-    np.abs(u, out=g)
-    np.maximum(g, d2, out=g)
+    if u.ndim == 1 and u.shape[0] > 2 * BLOCK:
+        for lo in range(0, u.shape[0], BLOCK):
+            block = slice(lo, lo + BLOCK)
+            continuous_psi_irls(u[block], d1, d2, out=(g[block], h[block]))
+        return g, h
+    np.abs(u, out=h)  # |u|, read by both maxima
+    np.maximum(h, d2, out=g)
     np.divide(d2, g, out=g)  # d2 / max(|u|, d2)
-    np.abs(u, out=h)
     np.maximum(h, d1, out=h)
     np.divide(d1, h, out=h)  # d1 / max(|u|, d1)
     np.multiply(h, g, out=h)  # (d1 / max(|u|, d1)) (d2 / max(|u|, d2))
-    np.clip(u, -d1, d1, out=u)
+    if u.size < _SMALL:  # clip(u, -d1, d1): the same values either way
+        np.maximum(u, -d1, out=u)
+        np.minimum(u, d1, out=u)
+    else:
+        np.clip(u, -d1, d1, out=u)
     np.multiply(u, g, out=g)  # sign(u) min(|u|, d1) d2 / max(|u|, d2)
     return g, h
 

@@ -58,10 +58,13 @@ def type7_ranks(n: int, q: float) -> tuple[int, int, float]:
     return below, below + 1, virtual - below
 
 
-def order_statistics(x: Array, ranks: Iterable[int]) -> dict[int, Any]:
+def order_statistics(
+    x: Array, ranks: Iterable[int], *, overwrite_input: bool = False
+) -> dict[int, Any]:
     """The values of rank ``r`` (0-based) in sorted flat ``x`` for each ``r`` in ``ranks``.
 
-    Partitions one copy, each time only the part above the previous rank; a rank
+    Partitions one copy (or, with ``overwrite_input``, ``x`` itself, whose order is
+    then lost), each time only the part above the previous rank; a rank
     right after the previous one is the minimum of that part, and the top rank is its
     maximum. For the usual ranks (k1, k1 + 1, k2, k2 + 1, n - 1) this costs about 1.6
     partitions of the whole array, where ``numpy.partition`` with a list of ranks
@@ -73,7 +76,7 @@ def order_statistics(x: Array, ranks: Iterable[int]) -> dict[int, Any]:
     {0: np.float64(1.0), 2: np.float64(3.0)}
     """
     n = x.size
-    part = x.reshape(-1).copy()
+    part = x.reshape(-1) if overwrite_input else x.reshape(-1).copy()
     values: dict[int, Any] = {}
     start = 0  # part[start:] holds exactly the values of rank >= start
     for rank in sorted(set(ranks)):
@@ -89,10 +92,11 @@ def order_statistics(x: Array, ranks: Iterable[int]) -> dict[int, Any]:
     return values
 
 
-def _unweighted(x: Array, qs: tuple[float, ...]) -> tuple[Any, ...]:
+def _unweighted(x: Array, qs: tuple[float, ...], overwrite: bool) -> tuple[Any, ...]:
     n = x.size
     plan = [type7_ranks(n, q) for q in qs]
-    values = order_statistics(x, {r for b, a, _ in plan for r in (b, a)} | {n - 1})
+    ranks = {r for b, a, _ in plan for r in (b, a)} | {n - 1}
+    values = order_statistics(x, ranks, overwrite_input=overwrite)
     return (*(lerp(values[b], values[a], t) for b, a, t in plan), values[n - 1])
 
 
@@ -137,19 +141,25 @@ def _weighted(x: Array, w: Array, qs: tuple[float, ...]) -> tuple[Any, ...]:
 
 
 def quantiles_and_max(
-    x: Array, qs: tuple[float, ...], sample_weight: ArrayLike | None = None
+    x: Array,
+    qs: tuple[float, ...],
+    sample_weight: ArrayLike | None = None,
+    *,
+    overwrite_input: bool = False,
 ) -> tuple[Any, ...]:
     """:func:`weighted_quantiles` of flat ``x`` followed by its maximum (over positive
-    weights), each a scalar of ``x``'s dtype."""
+    weights), each a scalar of ``x``'s dtype. With ``overwrite_input`` the unweighted
+    selection partitions ``x`` in place instead of a copy (its order is lost)."""
     flat = x.reshape(-1)
     if sample_weight is None:
-        return _unweighted(flat, qs)
+        return _unweighted(flat, qs, overwrite_input)
     w = np.asarray(sample_weight).reshape(-1)
     keep = w > 0
     if not keep.all():
-        flat, w = flat[keep], w[keep]
+        flat, w = flat[keep], w[keep]  # copies: free to partition
+        overwrite_input = True
     if (w == 1).all():
-        return _unweighted(flat, qs)
+        return _unweighted(flat, qs, overwrite_input)
     return _weighted(flat, w, qs)
 
 
@@ -209,7 +219,7 @@ def sample_positions(n: int, size: int) -> NDArray[np.intp]:
 
 
 def subsample(
-    x: Array, sample_weight: Array | None, size: int | None
+    x: Array, sample_weight: Array | None, size: int | None, *, out: Array | None = None
 ) -> tuple[Array, Array | None]:
     """A fixed pseudo-random subsample of ``size`` elements of flat ``x`` (and weights).
 
@@ -221,11 +231,17 @@ def subsample(
     probability at least ``1 - alpha``: a quantile at level ``q`` computed from it is
     an exact quantile of ``x`` at a level in ``[q - eps, q + eps]``. For
     ``size = 65536`` and ``alpha = 1e-6``, ``eps = 0.0105``; the typical error is
-    ``sqrt(q (1 - q) / size)``, 0.0012 at ``q = 0.9``.
+    ``sqrt(q (1 - q) / size)``, 0.0012 at ``q = 0.9``. ``out``, an array of
+    ``x``'s dtype with at least ``size`` elements, receives the subsample of ``x``
+    (its first ``size`` elements are returned), so a caller that runs every round
+    allocates nothing.
     """
     if size is None or x.size <= size:
         return x, sample_weight
     positions = sample_positions(x.size, size)
-    flat = x.reshape(-1)[positions]
+    if out is None:
+        flat = x.reshape(-1)[positions]
+    else:
+        flat = np.take(x.reshape(-1), positions, out=out.reshape(-1)[:size], mode="clip")
     weight = None if sample_weight is None else sample_weight.reshape(-1)[positions]
     return flat, weight

@@ -439,8 +439,9 @@ def run_local(
     :func:`asrl.core.quantiles.subsample` when ``u`` has more than ``sample``
     elements; :class:`Largest` is always over every residual (of positive weight).
     ``scratch``, an array
-    of ``u``'s shape and dtype, receives ``|u|`` if it is needed (the boosting rounds
-    reuse one buffer every round).
+    of ``u``'s shape and dtype, receives the subsample, or else ``|u|`` if it is
+    needed, which is then partitioned in place: the boosting rounds reuse one buffer
+    every round and a quantile rule allocates nothing.
 
     Examples
     --------
@@ -450,24 +451,31 @@ def run_local(
     ASRLStatistics(deltas=(np.float64(3.0), np.float64(4.0)), scales=None)
     """
     ops = numpy_scalars(u.dtype)
-    u_s, w_s = subsample(u, sample_weight, sample)
+    sampled = sample is not None and u.size > sample
+    # scratch holds the subsample if there is one, else |u|; nothing else is allocated
+    # for a quantile rule.
+    u_s, w_s = subsample(u, sample_weight, sample, out=scratch if sampled else None)
     cache: dict[str, Array] = {}
 
     def absolute(full: bool) -> Array:
-        key = "full" if full or u_s is u else "sample"
+        key = "full" if full or not sampled else "sample"
         if key not in cache:
             source = u if key == "full" else u_s
-            out = scratch if scratch is not None and source is u else None
+            out = scratch if key == "full" and not sampled else None
             cache[key] = np.abs(source, out=out)
         return cache[key]
 
-    def values(request: Quantiles) -> Array:
+    def quantiles(request: Quantiles) -> tuple[Any, ...]:
         if request.of == "raw":
-            return u_s
-        if request.centre == 0:
-            return absolute(False)
-        centred: Array = np.abs(u_s - request.centre)
-        return centred
+            return quantiles_and_max(u_s, request.levels, w_s)
+        if request.centre != 0:
+            centred = np.abs(u_s - request.centre)
+            return quantiles_and_max(centred, request.levels, w_s, overwrite_input=True)
+        # |u| is partitioned in place (no copy), so it leaves the cache.
+        key = "full" if not sampled else "sample"
+        values = absolute(False)
+        del cache[key]
+        return quantiles_and_max(values, request.levels, w_s, overwrite_input=True)
 
     def mean(request: Mean) -> Any:
         x, w = u_s, w_s
@@ -485,8 +493,11 @@ def run_local(
 
     def answer(request: Request) -> Any:
         if isinstance(request, Quantiles):
-            return quantiles_and_max(values(request), request.levels, w_s)
+            return quantiles(request)
         if isinstance(request, Largest):
+            if sample_weight is None and "full" not in cache:
+                # max|u| by two reductions, without an array of |u|: the same value.
+                return np.abs(np.maximum(u.max(), -u.min()))
             full = absolute(True)
             if sample_weight is None:
                 return full.max()
