@@ -49,9 +49,9 @@ def test_q_low_to_one_reaches_the_native_squared_error():
     # float32's resolution, the top residual joins the quadratic region too. (At
     # 1 - 1e-9 it has not yet, and that one row's smaller gradient moves some
     # predictions by 3 or so: tree growth is discontinuous in the gradients.)
-    near = ASRLXGBRegressor(
-        thresholds="quantile", q_low=1 - 2e-12, q_high=1 - 1e-12, **trees
-    ).fit(X, y)
+    near = ASRLXGBRegressor(thresholds="quantile", q_low=1 - 2e-12, q_high=1 - 1e-12, **trees).fit(
+        X, y
+    )
     np.testing.assert_allclose(near.predict(X), native.predict(X), rtol=1e-5, atol=1e-4)
 
 

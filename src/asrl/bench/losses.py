@@ -178,9 +178,7 @@ q_high, thresholds, c1, c2, weights, hessian, min_hessian, threshold_sample.
     if name in ASRL_VARIANTS:
         if bracket and name != "asrl":
             given = {item.split("=", 1)[0].strip() for item in rest[:-1].split(",")}
-            items = ",".join(
-                f"{k}={v}" for k, v in ASRL_VARIANTS[name].items() if k not in given
-            )
+            items = ",".join(f"{k}={v}" for k, v in ASRL_VARIANTS[name].items() if k not in given)
             raise ValueError(
                 f"--losses {label}: parameters go on asrl, not on the variant {name}; "
                 f"write asrl[{items},{rest[:-1]}]."
