@@ -61,7 +61,8 @@ def convergence(folders: list[Path], table: pd.DataFrame, losses: list[str]) -> 
             if not target > 0:
                 continue
             try:
-                curve = mean.loc[tuple(block) + (loss,)]
+                key = (*block, loss)
+                curve = mean.loc[key]
             except KeyError:
                 continue
             hit = curve[curve >= 0.99 * target]
