@@ -30,14 +30,14 @@ from asrl.torch import (  # noqa: E402
     ASRLLoss,
     asrl_loss,
     asrl_statistics,
-    block_size,
-    kthvalue_order_statistics,
-    order_statistics,
+    finite_quantiles,
 )
 
 RULES = ("quantile", "scale")
 EPS32 = 2 * float(np.finfo(np.float32).eps)
 WEIGHTS = ("continuous", "stats")
+#: Above the default subsample (65536) and long enough for several threads' work.
+BIG = 200_003
 
 
 def data(n, dtype=np.float64, seed=0, shape=None):
@@ -87,12 +87,12 @@ def assert_statistics_equal(got, want, dtype, n=1):
 # -- thresholds ---------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["numpy", "kthvalue"])
+@pytest.fixture(params=["numpy", "tensor"])
 def selection(request, monkeypatch):
-    """Order statistics by the CPU's numpy partitions, or by the kthvalue selection that
-    accelerators use (run here on the CPU)."""
-    if request.param == "kthvalue":
-        monkeypatch.setattr(asrl.torch, "order_statistics", kthvalue_order_statistics)
+    """The rule run on numpy (CPU tensors), or with torch operations as on accelerators
+    (:func:`finite_quantiles`; run here on the CPU)."""
+    if request.param == "tensor":
+        monkeypatch.setattr(asrl.torch, "_on_numpy", lambda u: False)
     return request.param
 
 
@@ -154,15 +154,17 @@ def test_degenerate_residuals_give_the_core_floors():
             assert 0 < got.deltas[0] <= got.deltas[1]
 
 
-def test_kthvalue_selection_equals_numpy_order_statistics():
-    # The selection used on accelerators (eager CPU uses numpy's partitions).
-    rng = np.random.default_rng(1)
-    x = np.round(rng.normal(size=2001), 1).astype(np.float32)  # many ties
-    ranks = [0, 1, 7, 8, 999, 1000, 1799, 1800, 2000]
-    want = {r: np.sort(x)[r] for r in ranks}
-    for select in (order_statistics, kthvalue_order_statistics):
-        got = select(torch.from_numpy(x), ranks)
-        assert {r: float(v) for r, v in got.items()} == {r: float(v) for r, v in want.items()}
+@given(residual_arrays(dtype=np.float32))
+def test_finite_quantiles_equal_the_core_on_the_finite_values(u):
+    # The selection used on accelerators (CPU tensors use numpy's partitions), with
+    # NaN and infinities mixed in: they are skipped, and the ranks follow the count.
+    x = np.concatenate([u, [np.nan, np.inf, -np.inf]]).astype(np.float32)
+    np.random.default_rng(u.size).shuffle(x)
+    levels = (0.0, 0.1, 0.5, 0.9, 1.0)
+    got = finite_quantiles(torch.from_numpy(x), levels)
+    want = [*core.weighted_quantiles(u, levels), u.max()]  # numpy.quantile's in float32
+    assert [float(v) for v in got] == [float(v) for v in want]
+    assert finite_quantiles(torch.tensor([np.nan, np.inf]), (0.5,)) == (0.0, 0.0)
 
 
 @pytest.fixture
@@ -190,7 +192,7 @@ def test_sampled_thresholds_beyond_2_24_elements():
     for q, d in ((0.5, d1), (0.9, d2)):
         level = int(torch.count_nonzero(a <= d)) / n  # the exact level of the sampled threshold
         assert abs(level - q) <= eps
-    # The loss and its gradient run on all elements, block by block.
+    # The loss and its gradient run on all elements.
     x.requires_grad_(True)
     asrl_loss(x, y, reduction="sum").backward()
     tail = u[-5:]
@@ -203,7 +205,7 @@ def test_sampled_thresholds_beyond_2_24_elements():
 
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("weights", WEIGHTS)
-@pytest.mark.parametrize("n", [7, 1000, 2 * block_size() + 123])  # the last runs in blocks
+@pytest.mark.parametrize("n", [7, 1000, BIG])  # the last with subsampled statistics
 def test_loss_and_gradient_equal_the_numpy_core(rule, weights, n):
     y, p = data(n, np.float32, seed=n)
     ref = ASRL(thresholds=rule, weights=weights, threshold_sample=65536)  # torch's default
@@ -225,7 +227,7 @@ def test_loss_and_gradient_equal_the_numpy_core(rule, weights, n):
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-@pytest.mark.parametrize("n", [1000, 2 * block_size() + 123])
+@pytest.mark.parametrize("n", [1000, BIG])
 def test_reductions(reduction, n):
     y, p = data(n, np.float64, seed=3)
     pred, true = torch.tensor(p, requires_grad=True), torch.tensor(y)
@@ -305,7 +307,7 @@ def test_dtype_promotion():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_equals_cpu():
-    y, p = data(3 * block_size(), np.float32, seed=6)
+    y, p = data(BIG, np.float32, seed=6)
     for weights in WEIGHTS:
         grads = []
         for device in ("cpu", "cuda"):

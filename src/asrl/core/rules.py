@@ -495,6 +495,7 @@ def run_xp(
     largest: Callable[[], Any] | None = None,
     *,
     quantiles: Callable[[Any, tuple[float, ...]], tuple[Any, ...]] | None = None,
+    mean: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Run ``rule(ops)`` on the flat residuals ``u`` of the namespace ``ops.xp``.
 
@@ -506,8 +507,13 @@ def run_xp(
     ``quantiles(x, levels)``, if given, answers quantile requests in place of
     :func:`quantiles_xp` (which needs the length of ``x`` as a Python int): for a
     graph whose length is known only when it runs (Keras on TensorFlow).
+    ``mean(f)``, if given, answers mean requests in place of ``xp.mean(f)``, where
+    ``f`` is the requested function of ``u`` elementwise: for residuals that hold
+    values to leave out (the adapters skip non-finite ones, which their
+    ``quantiles`` skip too).
     """
     xp = ops.xp
+    average = xp.mean if mean is None else mean
 
     def answer(request: Request) -> Any:
         if isinstance(request, Quantiles):
@@ -523,8 +529,8 @@ def run_xp(
         if isinstance(request, Largest):
             return xp.max(xp.abs(u)) if largest is None else largest()
         if request.of == "sqrt-abs":
-            return xp.mean(xp.sqrt(xp.abs(u)))
+            return average(xp.sqrt(xp.abs(u)))
         z = u / request.scale
-        return xp.mean(z if request.of == "raw" else xp.square(z - request.centre))
+        return average(z if request.of == "raw" else xp.square(z - request.centre))
 
     return _drive(rule(ops), answer)
