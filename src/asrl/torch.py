@@ -401,6 +401,12 @@ def _values(
 # --------------------------------------------------------------------------------------
 
 
+def _flat(t: Tensor, dtype: torch.dtype) -> Tensor:
+    """``t`` flat in ``dtype``, without its autograd history (the kernels need none, and
+    compiling a function of a non-leaf tensor warns about its ``.grad``)."""
+    return t.detach().reshape(-1).to(dtype)
+
+
 class _ASRLFunction(torch.autograd.Function):
     """``rho(input - target)`` reduced; backward ``psi(input - target)`` times the grad.
 
@@ -415,7 +421,7 @@ class _ASRLFunction(torch.autograd.Function):
         ctx.save_for_backward(input, target, *stats)
         ctx.reduction, ctx.weights = reduction, weights
         dtype = stats[0].dtype
-        x, y = input.reshape(-1).to(dtype), target.reshape(-1).to(dtype)
+        x, y = _flat(input, dtype), _flat(target, dtype)
         if reduction == "none":
             rho = _run(_loss_none, ("none", weights), x, y, weights, *stats)
             return rho.view(input.shape)
@@ -438,7 +444,7 @@ class _ASRLFunction(torch.autograd.Function):
             grad = _gradient(x, y, scale, ctx.weights, *stats)
         else:
             key = ("gradient", ctx.weights, scale.dim())
-            grad = _run(_gradient, key, x, y, scale, ctx.weights, *stats)
+            grad = _run(_gradient, key, x.detach(), y.detach(), scale, ctx.weights, *stats)
         grad = grad.view(input.shape)
         grad_input = grad.to(input.dtype) if need_input else None
         grad_target = (-grad).to(target.dtype) if need_target else None
