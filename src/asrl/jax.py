@@ -89,9 +89,10 @@ def _finite_quantiles(x: Array, levels: tuple[float, ...]) -> tuple[Array, ...]:
     The non-finite values are sorted to the end. When every value is finite the
     ranks are the static ones of :func:`asrl.core.rules.quantiles_xp` (so the
     thresholds equal the numpy core's bit for bit); otherwise they come from the
-    count of finite values, computed in float64 with ``jax_enable_x64`` and in
-    float32 without (a weight off by an ulp at most, a rank off by one only past
-    2**24 values). With no finite value every answer is 0.
+    count of finite values, computed in float64 with ``jax_enable_x64`` (then exact)
+    and in float32 without: the virtual rank ``(count - 1) q`` is then rounded to
+    float32, so the interpolation weight may be off by ``count * 6e-8``. With no
+    finite value every answer is 0.
     """
     finite = jnp.isfinite(x)
     count = finite.sum()
