@@ -269,7 +269,7 @@ def asrl_loss(
 
     Notes
     -----
-    Non-finite residuals are allowed, as in :func:`optax.huber_loss`: the statistics
+    Non-finite residuals are allowed, as in ``optax.huber_loss``: the statistics
     are those of the finite residuals only (above ``threshold_sample`` elements, of
     the finite ones among the fixed subsample), the loss is NaN exactly where
     ``predictions - targets`` is NaN, and its derivative there is 0, so a masked
