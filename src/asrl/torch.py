@@ -13,15 +13,15 @@ Design choices, measured with ``benchmarks/bench_torch.py`` (``docs/neural.md``)
 
 - A custom :class:`torch.autograd.Function`: the forward computes the loss and keeps
   only the inputs and the statistics; the backward is one elementwise pass that
-  returns the closed-form gradient. Autograd through the branchless formula was 3 to
-  38 times slower. The backward is differentiable in turn (``create_graph=True``
+  returns the closed-form gradient. Autograd through the branchless formula was
+  about 35 times slower at 1e6 elements. The backward is differentiable in turn (``create_graph=True``
   gives the second derivative, except at exactly ``u = 0``, where autograd takes the
   derivative of ``|u|`` as 0).
 - On the CPU each pass is one fused kernel: the formulas, compiled once by
   :func:`torch.compile` (``dynamic=True``, so any length) on first use, forward
   (the loss summed, or elementwise) and backward (the gradient times the incoming
   one). Eager torch runs the 16 operations of the loss and 8 of the gradient one
-  by one, each a pass over memory: 5 to 8 times slower at 1e6 elements. If
+  by one, each a pass over memory: about 12 times slower at 1e6 elements. If
   compiling fails (no C++ compiler), a :class:`RuntimeWarning` says so once and the
   same formulas run eagerly; set :data:`FUSED` to False to skip compiling. Inside a
   model that is itself compiled, and on other devices, the formulas run as
