@@ -14,9 +14,9 @@ Design choices, measured with ``benchmarks/bench_torch.py`` (``docs/neural.md``)
 - A custom :class:`torch.autograd.Function`: the forward computes the loss and keeps
   only the inputs and the statistics; the backward is one elementwise pass that
   returns the closed-form gradient. Autograd through the branchless formula was
-  about 35 times slower at 1e6 elements. The backward is differentiable in turn (``create_graph=True``
-  gives the second derivative, except at exactly ``u = 0``, where autograd takes the
-  derivative of ``|u|`` as 0).
+  about 35 times slower at 1e6 elements. The backward is differentiable in turn
+  (``create_graph=True`` gives the second derivative, except at exactly ``u = 0``,
+  where autograd takes the derivative of ``|u|`` as 0).
 - On the CPU each pass is one fused kernel: the formulas, compiled once by
   :func:`torch.compile` (``dynamic=True``, so any length) on first use, forward
   (the loss summed, or elementwise) and backward (the gradient times the incoming
