@@ -303,11 +303,17 @@ def _sample_positions(n: int, size: int, device: torch.device) -> Tensor:
     return torch.tensor(quantiles.sample_positions(n, size), dtype=torch.long, device=device)
 
 
+def _sampled_difference(x: Tensor, y: Tensor, positions: Tensor, dtype: torch.dtype) -> Tensor:
+    """``x[positions] - y[positions]`` in ``dtype``: one pass (and one parallel region)
+    when fused, where eager torch makes three."""
+    return x[positions].to(dtype) - y[positions].to(dtype)
+
+
 def _residuals(xf: Tensor, yf: Tensor, size: int | None, dtype: torch.dtype) -> Tensor:
     """``input - target`` (flat, in ``dtype``), or its subsample above ``size`` elements."""
     if size is not None and xf.shape[0] > size:
         positions = _sample_positions(xf.shape[0], size, xf.device)
-        xf, yf = xf.index_select(0, positions), yf.index_select(0, positions)
+        return _run(_sampled_difference, ("sample",), xf, yf, positions, dtype)
     return xf.to(dtype) - yf.to(dtype)
 
 
