@@ -8,16 +8,22 @@ forward pass with reduction "mean" and the backward pass into a fresh ``.grad``.
 Cases, each against HuberLoss:
 
 - ``ASRLLoss()``: the default module (thresholds from the fixed subsample of 65536
-  residuals above that size, closed-form backward, block-wise on the CPU);
+  residuals above that size, the fused CPU kernels: the loss in one pass forward,
+  the gradient in one pass backward);
 - ``threshold_sample=16384``: the same with a 4 times smaller subsample;
 - ``thresholds only``: :func:`asrl.torch.asrl_statistics`, the part Huber lacks;
+- ``masked, 1% NaN targets``: both losses with ``reduction="none"`` on targets of
+  which 1 % are NaN (missing labels), masked by ``torch.where`` and averaged over
+  the rest: the cost of skipping non-finite residuals;
+- ``unfused (FUSED=False)``: the same formulas run eagerly, one operation at a time
+  (what runs where compiling is impossible);
 - ``autograd through rho``: the same thresholds, but autograd differentiating
   ``core.formulas.continuous_rho`` instead of the closed-form gradient (the design
   not taken);
 - with ``--compile``, ``torch.compile`` of both losses (ratio of the compiled ones).
 
 Run: ``python benchmarks/bench_torch.py [--sizes 1e6 1e7] [--repeats 15] [--threads N]
-[--compile]``.
+[--compile] [--cases NAME ...]``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+import asrl.torch
 from asrl.core import formulas
 from asrl.torch import ASRLLoss, asrl_statistics
 from bench_core import interleaved_ratio  # same timing protocol, one copy
@@ -52,16 +59,48 @@ def autograd_rho(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return rho.mean()
 
 
+def unfused(run: Callable[[], object]) -> Callable[[], object]:
+    """``run`` with :data:`asrl.torch.FUSED` off."""
+
+    def call() -> None:
+        asrl.torch.FUSED = False
+        try:
+            run()
+        finally:
+            asrl.torch.FUSED = True
+
+    return call
+
+
+def masked(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], mask: torch.Tensor
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The mean of an elementwise loss over ``mask`` (the targets that are not NaN)."""
+    count = int(mask.sum())
+
+    def call(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask, loss_fn(x, y), 0.0).sum() / count
+
+    return call
+
+
 def cases(
     x: torch.Tensor, y: torch.Tensor, compile_: bool
 ) -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
     """Name -> (candidate, baseline)."""
     huber = torch.nn.HuberLoss()
     asrl = ASRLLoss()
+    y_nan = y.clone()
+    y_nan[::100] = torch.nan
+    mask = ~torch.isnan(y_nan)
+    huber_none = masked(torch.nn.HuberLoss(reduction="none"), mask)
+    asrl_none = masked(ASRLLoss(reduction="none"), mask)
     out: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
         "ASRLLoss()": (step(asrl, x, y), step(huber, x, y)),
         "threshold_sample=16384": (step(ASRLLoss(threshold_sample=16384), x, y), step(huber, x, y)),
         "thresholds only": (lambda: asrl_statistics(x.detach(), y), step(huber, x, y)),
+        "masked, 1% NaN targets": (step(asrl_none, x, y_nan), step(huber_none, x, y_nan)),
+        "unfused (FUSED=False)": (unfused(step(asrl, x, y)), step(huber, x, y)),
         "autograd through rho": (step(autograd_rho, x, y), step(huber, x, y)),
     }
     if compile_:
@@ -79,6 +118,7 @@ def main() -> None:
     parser.add_argument("--inner", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--cases", nargs="+", default=None, help="only these cases (names)")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -95,6 +135,8 @@ def main() -> None:
         x = torch.from_numpy(y_np + rng.standard_t(3, n).astype(np.float32)).requires_grad_(True)
         y = torch.from_numpy(y_np)
         for name, (candidate, baseline) in cases(x, y, args.compile).items():
+            if args.cases is not None and name not in args.cases:
+                continue
             candidate()  # warm up (and compile)
             baseline()
             ratio, t_c, t_b = interleaved_ratio(candidate, baseline, args.repeats, args.inner)

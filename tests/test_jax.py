@@ -260,3 +260,62 @@ def test_quadratic_region_is_exactly_half_the_square():
     ]
     for rho in results:
         np.testing.assert_array_equal(np.asarray(rho), expected)
+
+
+# -- non-finite residuals: HuberLoss's semantics ------------------------------------------
+
+
+def with_gaps(n, dtype=np.float32, seed=11, every=7):
+    """Targets with NaN (missing labels) at every ``every``-th element, one +inf and one
+    -inf prediction; the mask of the finite residuals."""
+    y, p = data(n, dtype, seed=seed)
+    y[::every] = np.nan
+    p[1], p[2] = np.inf, -np.inf
+    return y, p, np.isfinite(p - y)
+
+
+@pytest.mark.parametrize("x64", [False, True])
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_statistics_come_from_the_finite_residuals(x64, rule, weights):
+    with jax.enable_x64(x64):
+        dtype = np.float64 if x64 else np.float32
+        y, p, finite = with_gaps(2001, dtype)
+        want = core_statistics(rule, weights, y[finite], p[finite])
+        got = jax_statistics(rule, weights, y, p)
+        jitted = jax.jit(lambda q, t: asrl_statistics(q, t, thresholds=rule, weights=weights))
+        assert flat(jitted(jnp.asarray(p), jnp.asarray(y))) == pytest.approx(got, rel=ulps(dtype))
+    # The ranks come from the count of finite values: in float32 without x64, where the
+    # interpolation weight is off by up to count * 6e-8.
+    rel = (0 if rule == "quantile" else ulps(dtype, 1)) if x64 else 1e-5
+    assert got[:2] == pytest.approx(want[:2], rel=rel)
+    if weights == "stats":
+        assert got[2:] == pytest.approx(want[2:], rel=ulps(dtype, 2))
+
+
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_nan_only_where_the_residual_is_nan_and_masked_losses_train(weights):
+    y, p, finite = with_gaps(1000)
+    target = jnp.asarray(y)
+    rho = asrl_loss(jnp.asarray(p), target, weights=weights)
+    np.testing.assert_array_equal(np.isnan(np.asarray(rho)), np.isnan(p - y))
+    assert np.isinf(np.asarray(rho)[[1, 2]]).all()
+    ref = ASRL(weights=weights)
+    fixed = ref.statistics(y[finite], p[finite])
+    np.testing.assert_allclose(
+        np.asarray(rho)[finite],
+        ref.loss(y[finite], p[finite], statistics=fixed),
+        rtol=ulps(np.float32),
+    )
+    mask = ~np.isnan(y)
+
+    def masked(q):
+        return jnp.where(mask, asrl_loss(q, target, weights=weights), 0).sum()
+
+    grad = np.asarray(jax.jit(jax.grad(masked))(jnp.asarray(p)))
+    assert np.isfinite(grad).all()
+    assert (grad[~finite] == 0).all()
+    np.testing.assert_allclose(
+        grad[finite], ref.gradient(y[finite], p[finite], statistics=fixed), rtol=ulps(np.float32)
+    )
+    assert np.isnan(float(asrl_loss(jnp.asarray(p), target, weights=weights).mean()))

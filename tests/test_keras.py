@@ -191,6 +191,40 @@ def test_one_line_errors():
         asrl_loss(np.zeros((0, 1)), np.zeros((0, 1)))
 
 
+def test_non_finite_residuals_follow_huber():
+    # Thresholds from the finite residuals; a sample's loss is NaN only if one of its
+    # residuals is NaN (as keras.losses.Huber's), and the gradient there is 0.
+    y, p = data((300, 2), seed=11)
+    y[::7, 1] = np.nan
+    p[1, 0], p[2, 0] = np.inf, -np.inf
+    u = p - y
+    finite = np.isfinite(u)
+    got = flat(asrl_statistics(y, p))
+    want = ASRL().statistics(y[finite], p[finite])
+    # Ranks counted on the device: in float64, or float32 on JAX without x64, where the
+    # interpolation weight is off by up to count * 6e-8.
+    assert got == pytest.approx(want.deltas, rel=1e-5 if BACKEND == "jax" else EPS32)
+    per_sample = np.asarray(ASRLLoss(reduction=None)(y, p))
+    huber = np.asarray(keras.losses.Huber(reduction=None)(y, p))
+    np.testing.assert_array_equal(np.isnan(per_sample), np.isnan(huber))
+    np.testing.assert_array_equal(np.isnan(per_sample), np.isnan(u).any(axis=1))
+    clean = np.isfinite(u).all(axis=1)
+    rho = ASRL().loss(y[finite], p[finite], statistics=want)
+    full = np.full(u.shape, np.nan, dtype=np.float32)
+    full[finite] = rho
+    np.testing.assert_allclose(per_sample[clean], full[clean].mean(axis=1), rtol=8 * EPS32)
+    keep = clean.astype(np.float32)
+    loss_fn = ASRLLoss(reduction=None)
+
+    def masked(q):
+        values = loss_fn(y, q)
+        return keras.ops.sum(keras.ops.where(keep > 0, values, 0.0))
+
+    _, grad = gradient(masked, p)
+    assert np.isfinite(grad).all()
+    assert (grad[~clean] == 0).all()
+
+
 # TensorFlow 2.21's variables and numpy 2's copy keyword, inside Keras's model.save.
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning")
 def test_a_model_learns_and_the_saved_model_keeps_the_parameters(tmp_path):

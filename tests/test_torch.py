@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -30,14 +29,14 @@ from asrl.torch import (  # noqa: E402
     ASRLLoss,
     asrl_loss,
     asrl_statistics,
-    block_size,
-    kthvalue_order_statistics,
-    order_statistics,
+    finite_quantiles,
 )
 
 RULES = ("quantile", "scale")
 EPS32 = 2 * float(np.finfo(np.float32).eps)
 WEIGHTS = ("continuous", "stats")
+#: Above the default subsample (65536) and long enough for several threads' work.
+BIG = 200_003
 
 
 def data(n, dtype=np.float64, seed=0, shape=None):
@@ -87,12 +86,12 @@ def assert_statistics_equal(got, want, dtype, n=1):
 # -- thresholds ---------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["numpy", "kthvalue"])
+@pytest.fixture(params=["numpy", "tensor"])
 def selection(request, monkeypatch):
-    """Order statistics by the CPU's numpy partitions, or by the kthvalue selection that
-    accelerators use (run here on the CPU)."""
-    if request.param == "kthvalue":
-        monkeypatch.setattr(asrl.torch, "order_statistics", kthvalue_order_statistics)
+    """The rule run on numpy (CPU tensors), or with torch operations as on accelerators
+    (:func:`finite_quantiles`; run here on the CPU)."""
+    if request.param == "tensor":
+        monkeypatch.setattr(asrl.torch, "_on_numpy", lambda u: False)
     return request.param
 
 
@@ -154,15 +153,17 @@ def test_degenerate_residuals_give_the_core_floors():
             assert 0 < got.deltas[0] <= got.deltas[1]
 
 
-def test_kthvalue_selection_equals_numpy_order_statistics():
-    # The selection used on accelerators (eager CPU uses numpy's partitions).
-    rng = np.random.default_rng(1)
-    x = np.round(rng.normal(size=2001), 1).astype(np.float32)  # many ties
-    ranks = [0, 1, 7, 8, 999, 1000, 1799, 1800, 2000]
-    want = {r: np.sort(x)[r] for r in ranks}
-    for select in (order_statistics, kthvalue_order_statistics):
-        got = select(torch.from_numpy(x), ranks)
-        assert {r: float(v) for r, v in got.items()} == {r: float(v) for r, v in want.items()}
+@given(residual_arrays(dtype=np.float32))
+def test_finite_quantiles_equal_the_core_on_the_finite_values(u):
+    # The selection used on accelerators (CPU tensors use numpy's partitions), with
+    # NaN and infinities mixed in: they are skipped, and the ranks follow the count.
+    x = np.concatenate([u, [np.nan, np.inf, -np.inf]]).astype(np.float32)
+    np.random.default_rng(u.size).shuffle(x)
+    levels = (0.0, 0.1, 0.5, 0.9, 1.0)
+    got = finite_quantiles(torch.from_numpy(x), levels)
+    want = [*core.weighted_quantiles(u, levels), u.max()]  # numpy.quantile's in float32
+    assert [float(v) for v in got] == [float(v) for v in want]
+    assert finite_quantiles(torch.tensor([np.nan, np.inf]), (0.5,)) == (0.0, 0.0)
 
 
 @pytest.fixture
@@ -191,7 +192,7 @@ def test_sampled_thresholds_beyond_2_24_elements():
     for q, d in ((0.5, d1), (0.9, d2)):
         level = int(torch.count_nonzero(a <= d)) / n  # the exact level of the sampled threshold
         assert abs(level - q) <= eps
-    # The loss and its gradient run on all elements, block by block.
+    # The loss and its gradient run on all elements.
     x.requires_grad_(True)
     asrl_loss(x, y, reduction="sum", thresholds="quantile").backward()
     tail = u[-5:]
@@ -204,7 +205,7 @@ def test_sampled_thresholds_beyond_2_24_elements():
 
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("weights", WEIGHTS)
-@pytest.mark.parametrize("n", [7, 1000, 2 * block_size() + 123])  # the last runs in blocks
+@pytest.mark.parametrize("n", [7, 1000, BIG])  # the last with subsampled statistics
 def test_loss_and_gradient_equal_the_numpy_core(rule, weights, n):
     y, p = data(n, np.float32, seed=n)
     ref = ASRL(thresholds=rule, weights=weights, threshold_sample=65536)  # torch's default
@@ -226,7 +227,7 @@ def test_loss_and_gradient_equal_the_numpy_core(rule, weights, n):
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-@pytest.mark.parametrize("n", [1000, 2 * block_size() + 123])
+@pytest.mark.parametrize("n", [1000, BIG])
 def test_reductions(reduction, n):
     y, p = data(n, np.float64, seed=3)
     pred, true = torch.tensor(p, requires_grad=True), torch.tensor(y)
@@ -306,7 +307,7 @@ def test_dtype_promotion():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_equals_cpu():
-    y, p = data(3 * block_size(), np.float32, seed=6)
+    y, p = data(BIG, np.float32, seed=6)
     for weights in WEIGHTS:
         grads = []
         for device in ("cpu", "cuda"):
@@ -499,11 +500,135 @@ def test_missing_torch_names_the_extra():
     )
 
 
-def test_nan_is_not_checked_and_propagates():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        loss = asrl_loss(torch.tensor([0.0, 1.0, float("nan")]), torch.zeros(3))
-    assert torch.isnan(loss)
+# -- non-finite residuals: HuberLoss's semantics ------------------------------------------
+
+
+def with_gaps(n, dtype=np.float32, seed=11, every=7):
+    """Targets with NaN (missing labels) at every ``every``-th element, one +inf and one
+    -inf prediction; the mask of the finite residuals."""
+    y, p = data(n, dtype, seed=seed)
+    y[::every] = np.nan
+    p[1], p[2] = np.inf, -np.inf
+    return y, p, np.isfinite(p - y)
+
+
+@pytest.mark.usefixtures("selection")
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("weights", WEIGHTS)
+@pytest.mark.parametrize(("n", "sample"), [(3001, None), (3001, 500)])
+def test_statistics_come_from_the_finite_residuals(rule, weights, n, sample):
+    y, p, finite = with_gaps(n)
+    params = {"thresholds": rule, "weights": weights, "threshold_sample": sample}
+    got = torch_statistics(torch.tensor(p), torch.tensor(y), **params)
+    # The finite residuals (of the fixed subsample, when there is one), fed to the core
+    # exactly; max |u| over all finite residuals.
+    keep = np.arange(n) if sample is None else core.sample_positions(n, sample)
+    keep = keep[finite[keep]]
+    ref = ASRL(thresholds=rule, weights=weights, threshold_sample=None)
+    want = ref.statistics(y[keep], p[keep])
+    if rule == "scale" and sample is not None:  # max |u| of all, not of the sample
+        largest = np.abs(p - y)[finite].max()
+        assert float(got[1]) <= largest
+    else:
+        assert_statistics_equal(got, flat(want), np.float32, keep.size)
+    assert all(np.isfinite(got))
+
+
+@pytest.mark.usefixtures("selection")
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_nan_only_where_the_residual_is_nan(weights):
+    y, p, finite = with_gaps(1000)
+    pred = torch.tensor(p, requires_grad=True)
+    true = torch.tensor(y)
+    rho = asrl_loss(pred, true, weights=weights, reduction="none")
+    u = p - y
+    np.testing.assert_array_equal(torch.isnan(rho).numpy(), np.isnan(u))
+    assert torch.isinf(rho[[1, 2]]).all()  # infinite residuals: infinite loss
+    # Elsewhere: the loss of the finite residuals alone (the same statistics).
+    ref = ASRL(weights=weights)
+    fixed = ref.statistics(y[finite], p[finite])
+    np.testing.assert_allclose(
+        rho.detach().numpy()[finite], ref.loss(y[finite], p[finite], statistics=fixed), rtol=EPS32
+    )
+    # The gradient: psi of the finite residuals, 0 at infinite ones (psi decays) and at NaN.
+    rho.nansum().backward()
+    grad = pred.grad.numpy()
+    np.testing.assert_array_equal(
+        grad[finite], ref.gradient(y[finite], p[finite], statistics=as_floats(fixed))
+    )
+    assert (grad[~finite] == 0).all()
+    # "mean" and "sum" are NaN, as HuberLoss's are.
+    for reduction in ("mean", "sum"):
+        assert torch.isnan(asrl_loss(pred, true, weights=weights, reduction=reduction))
+        assert torch.isnan(torch.nn.HuberLoss(reduction=reduction)(pred, true))
+
+
+def test_huber_parity_of_the_nan_pattern():
+    y, p, _ = with_gaps(500)
+    pred, true = torch.tensor(p), torch.tensor(y)
+    mine = asrl_loss(pred, true, reduction="none")
+    huber = torch.nn.HuberLoss(reduction="none")(pred, true)
+    assert torch.equal(torch.isnan(mine), torch.isnan(huber))
+    assert torch.equal(torch.isinf(mine), torch.isinf(huber))
+
+
+def test_masked_padded_targets_train():
+    # Sequences padded to one length, the padding's targets NaN: the loss of the real
+    # elements only, and no NaN in any parameter's gradient.
+    torch.manual_seed(0)
+    x = torch.randn(16, 10, 3)
+    lengths = torch.randint(3, 11, (16,))
+    mask = torch.arange(10)[None, :] < lengths[:, None]
+    clean = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
+    target = torch.where(mask, clean, torch.nan)
+    target[mask.nonzero()[::9].unbind(1)] += 25.0  # some gross outliers
+    model = torch.nn.Linear(3, 1)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(100):
+        optimiser.zero_grad()
+        rho = asrl_loss(model(x).squeeze(-1), target, reduction="none")
+        loss = torch.where(mask, rho, 0.0).sum() / mask.sum()
+        loss.backward()
+        assert all(torch.isfinite(q.grad).all() for q in model.parameters())
+        optimiser.step()
+    # The same thresholds and loss as on the real elements alone.
+    pred = model(x).squeeze(-1)
+    alone = asrl_loss(pred[mask], target[mask], reduction="none")
+    rho = asrl_loss(pred, target, reduction="none")
+    assert torch.equal(rho[mask], alone)
+    np.testing.assert_allclose(model.weight.detach().numpy()[0], [1.0, -2.0, 0.5], atol=0.05)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_fused_kernels_equal_the_eager_formulas(monkeypatch, reduction, weights):
+    y, p, _ = with_gaps(BIG, seed=12)
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(asrl.torch, "FUSED", fused)
+        pred = torch.tensor(p, requires_grad=True)
+        loss = asrl_loss(pred, torch.tensor(y), weights=weights, reduction=reduction)
+        loss.nansum().backward()
+        results.append((loss.detach(), pred.grad))
+    (fused_loss, fused_grad), (eager_loss, eager_grad) = results
+    torch.testing.assert_close(fused_loss, eager_loss, rtol=EPS32, atol=0, equal_nan=True)
+    assert torch.equal(fused_grad, eager_grad)  # psi: exact operations only
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_never_synchronises_with_the_host():
+    y, p, _ = with_gaps(BIG, seed=13)
+    pred = torch.tensor(p, device="cuda", requires_grad=True)
+    true = torch.tensor(y, device="cuda")
+    asrl_loss(pred, true, reduction="none").nansum().backward()  # warm up (positions cached)
+    for params in ({}, {"thresholds": "scale", "weights": "stats"}):
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            rho = asrl_loss(pred, true, reduction="none", **params)
+            rho.nansum().backward()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        assert torch.equal(torch.isnan(rho).cpu(), torch.from_numpy(np.isnan(p - y)))
 
 
 # -- the worked example -------------------------------------------------------------------

@@ -22,7 +22,7 @@ extra to install (``pip install "asrl[jax]"``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -37,7 +37,7 @@ except ModuleNotFoundError as error:
 
 from .core import formulas
 from .core.quantiles import sample_positions
-from .core.rules import ASRLStatistics, Scalars, run_xp
+from .core.rules import ASRLStatistics, Scalars, quantiles_xp, run_xp
 from .losses import ASRL
 from .params import NEWTON_ONLY, autograd_params, with_autograd_params
 
@@ -79,10 +79,42 @@ def _residuals(predictions: Array, targets: Array) -> Array:
     return predictions.astype(dtype) - targets.astype(dtype)
 
 
-def _order_statistics(x: Array, ranks: Sequence[int]) -> dict[int, Array]:
-    """Values of the given 0-based ranks in sorted flat ``x``: one sort."""
-    ordered = jnp.sort(x)
-    return {rank: ordered[rank] for rank in ranks}
+def _x64() -> bool:
+    return bool(jax.dtypes.canonicalize_dtype(np.float64) == np.float64)
+
+
+def _finite_quantiles(x: Array, levels: tuple[float, ...]) -> tuple[Array, ...]:
+    """Type-7 quantiles of the finite values of flat ``x``, and their maximum: one sort.
+
+    The non-finite values are sorted to the end. When every value is finite the
+    ranks are the static ones of :func:`asrl.core.rules.quantiles_xp` (so the
+    thresholds equal the numpy core's bit for bit); otherwise they come from the
+    count of finite values, computed in float64 with ``jax_enable_x64`` (then exact)
+    and in float32 without: the virtual rank ``(count - 1) q`` is then rounded to
+    float32, so the interpolation weight may be off by ``count * 6e-8``. With no
+    finite value every answer is 0.
+    """
+    finite = jnp.isfinite(x)
+    count = finite.sum()
+    ordered = jnp.sort(jnp.where(finite, x, jnp.inf))
+    static = quantiles_xp(ordered, levels, lambda _, ranks: {r: ordered[r] for r in ranks})
+    last = jnp.maximum(count - 1, 0).astype(jnp.float64 if _x64() else jnp.float32)
+
+    def at(rank: Array) -> Array:
+        return jnp.where(count > 0, ordered[rank.astype(jnp.int32)], 0)
+
+    found = []
+    for q in levels:
+        below = jnp.floor(last * q)
+        t = last * q - below
+        low, high = at(below), at(jnp.minimum(below + 1, last))
+        diff = high - low
+        upper = t >= 0.5
+        w = jnp.where(upper, 1 - t, t).astype(x.dtype)
+        found.append(jnp.where(upper, high - diff * w, low + diff * w))
+    dynamic = (*found, at(last))
+    every = count == x.shape[0]
+    return tuple(jnp.where(every, a, b) for a, b in zip(static, dynamic, strict=True))
 
 
 def _times(c: float, sigma: Array) -> Array:
@@ -91,21 +123,31 @@ def _times(c: float, sigma: Array) -> Array:
 
 
 def _statistics(u: Array, loss: ASRL) -> ASRLStatistics:
-    """The loss's rule run on the residuals ``u``: statistics of 0-d arrays.
+    """The loss's rule run on the finite residuals of ``u``: statistics of 0-d arrays.
 
-    The rule sees the numpy core's fixed subsample above ``threshold_sample``
-    elements, and ``max |u|`` over all elements when it asks for it.
+    The rule sees the finite values of the numpy core's fixed subsample above
+    ``threshold_sample`` elements, and ``max |u|`` over all finite elements when it
+    asks for it.
     """
     flat = jax.lax.stop_gradient(u).reshape(-1)
     n, size = flat.shape[0], loss.sample_size
     sampled = size is not None and n > size
     sample = flat[np.asarray(sample_positions(n, size))] if sampled else flat
-    x64 = jax.dtypes.canonicalize_dtype(np.float64) == np.float64
-    times = _times if x64 and flat.dtype != jnp.float64 else (lambda c, x: c * x)
+    times = _times if _x64() and flat.dtype != jnp.float64 else (lambda c, x: c * x)
     ops = Scalars(jnp, np.finfo(flat.dtype), times)
-    largest = (lambda: jnp.max(jnp.abs(flat))) if sampled else None
+    finite = jnp.isfinite(sample)
+    count = finite.sum()
+    every = count == sample.shape[0]
+
+    def largest() -> Array:
+        a = jnp.abs(flat)
+        return jnp.max(jnp.where(jnp.isfinite(a), a, 0))
+
+    def mean(f: Array) -> Array:  # XLA's own mean when every residual is finite
+        return jnp.where(every, jnp.mean(f), jnp.where(finite, f, 0).sum() / jnp.maximum(count, 1))
+
     statistics: ASRLStatistics = run_xp(
-        loss.statistics_rule, sample, ops, _order_statistics, largest
+        loss.statistics_rule, sample, ops, None, largest, quantiles=_finite_quantiles, mean=mean
     )
     return statistics
 
@@ -167,9 +209,10 @@ def _rho_jvp(
     weights: str, primals: tuple[Array, tuple[Array, ...]], tangents: tuple[Array, Any]
 ) -> tuple[Array, Array]:
     # The statistics are constants (computed under stop_gradient): their tangents drop.
+    # A NaN residual has derivative 0, so a masked loss passes no NaN back.
     u, stats = primals
     du = tangents[0]
-    return _rho(u, stats, weights), _psi(u, stats, weights) * du
+    return _rho(u, stats, weights), jnp.where(jnp.isnan(u), 0, _psi(u, stats, weights)) * du
 
 
 # --------------------------------------------------------------------------------------
@@ -223,6 +266,15 @@ def asrl_loss(
     -------
     Array of the inputs' shape, in their promoted dtype (float32 for half-precision
     and integer inputs).
+
+    Notes
+    -----
+    Non-finite residuals are allowed, as in ``optax.huber_loss``: the statistics
+    are those of the finite residuals only (above ``threshold_sample`` elements, of
+    the finite ones among the fixed subsample), the loss is NaN exactly where
+    ``predictions - targets`` is NaN, and its derivative there is 0, so a masked
+    loss (``jnp.where(mask, loss, 0)``, missing targets as NaN) trains without NaN
+    gradients. A mean over a NaN element is NaN: mask first.
 
     Examples
     --------

@@ -48,7 +48,7 @@ except ModuleNotFoundError as error:
 
 from .core import formulas
 from .core.quantiles import sample_positions
-from .core.rules import ASRLStatistics, Scalars, run_xp
+from .core.rules import ASRLStatistics, Scalars, quantiles_xp, run_xp
 from .losses import ASRL
 from .params import NEWTON_ONLY, ASRLParams, autograd_params, with_autograd_params
 
@@ -103,43 +103,46 @@ def _residuals(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return y_pred - y_true
 
 
-def _order_statistics(x: Tensor, ranks: Sequence[int]) -> dict[int, Tensor]:
-    """Values of the given 0-based ranks in sorted flat ``x``: one sort."""
-    ordered = ops.sort(x)
-    return {rank: ordered[rank] for rank in ranks}
+def _finite_quantiles(x: Tensor, levels: tuple[float, ...]) -> tuple[Tensor, ...]:
+    """Type-7 quantiles of the finite values of flat ``x``, and their maximum: one sort.
 
-
-def _traced_quantiles(x: Tensor, levels: tuple[float, ...]) -> tuple[Tensor, ...]:
-    """Type-7 quantiles of flat ``x`` whose length is known only when the graph runs.
-
-    The arithmetic of :func:`asrl.core.quantiles.type7_ranks` and ``lerp`` on
-    tensors: the virtual rank ``(n - 1) q`` in float64 (as the Python float is), the
-    weight rounded to ``x``'s dtype where the core's Python float would be. Only
-    TensorFlow graphs have such lengths (JAX and PyTorch shapes are concrete), so
-    float64 is available.
+    The non-finite values are sorted to the end, and the ranks come from the count
+    of finite values: the arithmetic of :func:`asrl.core.quantiles.type7_ranks` and
+    ``lerp`` on tensors, the virtual rank ``(count - 1) q`` in float64 (as the
+    Python float is; float32 on JAX without x64) and the weight rounded to ``x``'s
+    dtype where the core's Python float would be. When the length is known and
+    every value is finite, the static ranks of :func:`asrl.core.rules.quantiles_xp`
+    are used, so those thresholds equal the numpy core's bit for bit on every
+    backend. With no finite value every answer is 0. A TensorFlow graph whose
+    length is known only when it runs (Keras's ``fit``) takes the counted ranks.
     """
-    ordered = ops.sort(x)
-    last = ops.cast(ops.shape(x)[0] - 1, "float64")
+    finite = ops.isfinite(x)
+    count = ops.sum(ops.cast(finite, "int32"))
+    ordered = ops.sort(ops.where(finite, x, np.inf))
+    wide = "float64" if _float64_available() else "float32"
+    last = ops.cast(ops.maximum(count - 1, 0), wide)
+    some = count > 0
+
+    def at(rank: Tensor) -> Tensor:
+        return ops.where(some, ops.take(ordered, ops.cast(rank, "int32")), 0.0)
+
     found = []
     for q in levels:
         virtual = last * q
-        top = virtual >= last
-        below = ops.where(top, last, ops.floor(virtual))
-        t = ops.where(top, 0.0, virtual - below)
-        above = ops.where(top, last, below + 1.0)
-        low, high = (
-            ops.take(ordered, ops.cast(below, "int32")),
-            ops.take(ordered, ops.cast(above, "int32")),
-        )
+        below = ops.floor(virtual)
+        t = virtual - below
+        low, high = at(below), at(ops.minimum(below + 1.0, last))
         diff = high - low
-        found.append(
-            ops.where(
-                t >= 0.5,
-                high - diff * ops.cast(1.0 - t, x.dtype),
-                low + diff * ops.cast(t, x.dtype),
-            )
-        )
-    return (*found, ordered[-1])
+        upper = t >= 0.5
+        w = ops.cast(ops.where(upper, 1.0 - t, t), x.dtype)
+        found.append(ops.where(upper, high - diff * w, low + diff * w))
+    counted = (*found, at(last))
+    n = x.shape[0]
+    if n is None:
+        return counted
+    static = quantiles_xp(ordered, levels, lambda _, ranks: {r: ordered[r] for r in ranks})
+    every = count == n
+    return tuple(ops.where(every, a, b) for a, b in zip(static, counted, strict=True))
 
 
 def _float64_available() -> bool:
@@ -156,12 +159,13 @@ def _times(c: float, sigma: Tensor) -> Tensor:
 
 
 def _statistics(u: Tensor, loss: ASRL) -> ASRLStatistics:
-    """The loss's rule run on the residuals ``u``: statistics of 0-d tensors.
+    """The loss's rule run on the finite residuals of ``u``: statistics of 0-d tensors.
 
-    The rule sees the numpy core's fixed subsample above ``threshold_sample``
-    elements, and ``max |u|`` over all elements when it asks for it. A length known
-    only when a TensorFlow graph runs (Keras's ``fit`` traces with the batch size
-    unknown) cannot choose the subsample's positions, so those statistics are exact.
+    The rule sees the finite values of the numpy core's fixed subsample above
+    ``threshold_sample`` elements, and ``max |u|`` over all finite elements when it
+    asks for it. A length known only when a TensorFlow graph runs (Keras's ``fit``
+    traces with the batch size unknown) cannot choose the subsample's positions, so
+    those statistics are exact.
     """
     flat = ops.reshape(ops.stop_gradient(u), (-1,))
     n, size = flat.shape[0], loss.sample_size
@@ -170,14 +174,20 @@ def _statistics(u: Tensor, loss: ASRL) -> ASRLStatistics:
     sample = ops.take(flat, ops.convert_to_tensor(sample_positions(n, size))) if sampled else flat
     float64 = dtype != "float64" and _float64_available()
     ops_ = Scalars(_XP, np.finfo(dtype), _times if float64 else (lambda c, x: c * x))
-    largest = (lambda: ops.max(ops.abs(flat))) if sampled else None
+    finite = ops.isfinite(sample)
+    count = ops.sum(ops.cast(finite, "int32"))
+    every = count == ops.shape(sample)[0]
+
+    def largest() -> Tensor:
+        a = ops.abs(flat)
+        return ops.max(ops.where(ops.isfinite(a), a, 0.0))
+
+    def mean(f: Tensor) -> Tensor:  # the backend's own mean when every residual is finite
+        masked = ops.sum(ops.where(finite, f, 0.0)) / ops.cast(ops.maximum(count, 1), dtype)
+        return ops.where(every, ops.mean(f), masked)
+
     statistics: ASRLStatistics = run_xp(
-        loss.statistics_rule,
-        sample,
-        ops_,
-        _order_statistics,
-        largest,
-        quantiles=_traced_quantiles if n is None else None,
+        loss.statistics_rule, sample, ops_, None, largest, quantiles=_finite_quantiles, mean=mean
     )
     return statistics
 
@@ -254,7 +264,9 @@ def _elementwise(u: Tensor, stats: tuple[Tensor, ...], weights: str) -> Tensor:
         def grad(*args: Tensor, upstream: Tensor | None = None) -> tuple[Tensor, ...]:
             if upstream is None:  # TensorFlow and JAX pass it alone, torch by keyword
                 (upstream,) = args
-            return (_psi(u, stats, weights) * upstream, *(ops.zeros_like(s) for s in stats))
+            # 0 where the residual is NaN, so a masked loss passes no NaN back.
+            grad = ops.where(ops.isnan(u), 0.0, _psi(u, stats, weights) * upstream)
+            return (grad, *(ops.zeros_like(s) for s in stats))
 
         return _rho(u, stats, weights), grad
 

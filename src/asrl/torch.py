@@ -4,35 +4,42 @@ A thin adapter over :mod:`asrl.core`: the loss is ``core.formulas.continuous_rho
 ``stats_rho``) evaluated on tensors, its gradient is the closed form
 ``continuous_psi`` (or ``stats_psi``), and the residual statistics (thresholds and
 "stats" scales) come from the loss's own rule (:meth:`asrl.ASRL.statistics_rule`),
-run on the tensors' device without gradient by :func:`asrl.core.rules.run_xp`. This
-module answers the rule's requests and nothing more: order statistics, the fixed
-subsample, ``max |u|`` over all elements, and the all-gather under DDP. Any rule of
+run without gradient by :func:`asrl.core.rules.run_xp`. This module answers the
+rule's requests and nothing more: order statistics, the fixed subsample,
+``max |u|`` over all elements, and the all-gather under DDP. Any rule of
 :data:`asrl.core.rules.THRESHOLD_RULES` therefore works here unchanged.
 
 Design choices, measured with ``benchmarks/bench_torch.py`` (``docs/neural.md``):
 
-- A custom :class:`torch.autograd.Function` returns the closed-form gradient;
-  autograd through the branchless formula was 3 to 15 times slower at 1e6 to 1e7
-  elements (faster only where per-call overhead dominates: 0.41 against 0.58 ms at
-  1e3). Its backward is
-  differentiable in turn (``create_graph=True`` gives the second derivative, except
-  at exactly ``u = 0``, where autograd takes the derivative of ``|u|`` as 0).
-- On the CPU, outside ``torch.compile``, the elementwise work runs in blocks of
-  :data:`GRAIN` elements per torch thread, so temporaries stay in cache and no
-  full-size scratch tensor is allocated; under ``torch.compile`` or on an
-  accelerator it runs whole (fused by the compiler, or cheap to allocate).
+- A custom :class:`torch.autograd.Function`: the forward computes the loss and keeps
+  only the inputs and the statistics; the backward is one elementwise pass that
+  returns the closed-form gradient. Autograd through the branchless formula was
+  about 35 times slower at 1e6 elements. The backward is differentiable in turn
+  (``create_graph=True`` gives the second derivative, except at exactly ``u = 0``,
+  where autograd takes the derivative of ``|u|`` as 0).
+- On the CPU each pass is one fused kernel: the formulas, compiled once by
+  :func:`torch.compile` (``dynamic=True``, so any length) on first use, forward
+  (the loss summed, or elementwise) and backward (the gradient times the incoming
+  one). Eager torch runs the 16 operations of the loss and 8 of the gradient one
+  by one, each a pass over memory: about 12 times slower at 1e6 elements. If
+  compiling fails (no C++ compiler), a :class:`RuntimeWarning` says so once and the
+  same formulas run eagerly; set :data:`FUSED` to False to skip compiling. Inside a
+  model that is itself compiled, and on other devices, the formulas run as
+  operations of the graph (fused by the user's compiler) or eagerly.
+- Statistics are taken from the finite residuals only, and ``NaN`` stays where it
+  was (as with :class:`torch.nn.HuberLoss`): see :func:`asrl_loss`'s Notes.
 - Above ``threshold_sample`` elements the statistics come from the numpy core's
   fixed pseudo-random subsample (:func:`asrl.core.quantiles.sample_positions`):
   deterministic, equal to ``asrl.ASRL(threshold_sample=...)``'s, and each quantile
   an exact quantile of all residuals at a level within 0.0105 of the requested one
-  with probability at least 1 - 1e-6 for the default 65536. The order statistics
-  (:func:`order_statistics`) come from the numpy core's partitions on the CPU (about
-  3 times faster than :func:`torch.kthvalue` there) and from
-  :func:`kthvalue_order_statistics` on other devices. The rules are generators,
-  which dynamo cannot trace: under ``torch.compile`` the statistics run eagerly (one
-  graph break) and the elementwise loss is compiled.
-  There is no limit on the number of elements (:func:`torch.quantile` refuses more
-  than 2**24).
+  with probability at least 1 - 1e-6 for the default 65536. On the CPU the rule
+  runs on numpy (the core's partitions and scalar arithmetic: the same bits as
+  ``asrl.ASRL``); on other devices with torch operations only
+  (:func:`finite_quantiles`: one sort, ranks from the count of finite values, all
+  on the device, no synchronisation with the host). The rules are generators,
+  which dynamo cannot trace: under ``torch.compile`` the statistics run eagerly
+  (one graph break) and the elementwise loss is compiled. There is no limit on the
+  number of elements (:func:`torch.quantile` refuses more than 2**24).
 
 ``import asrl`` never imports torch; importing this module without torch raises an
 :class:`ImportError` that names the extra to install (``pip install "asrl[torch]"``).
@@ -42,8 +49,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -57,36 +65,24 @@ from torch import Tensor, nn
 
 from ._validation import check_choice, check_interval
 from .core import formulas, quantiles
-from .core.rules import ASRLStatistics, Scalars, run_xp
+from .core.rules import ASRLStatistics, Rule, Scalars, numpy_scalars, run_xp
 from .losses import ASRL
 from .params import NEWTON_ONLY, ASRLParams, autograd_params, with_autograd_params
 
 __all__ = [
-    "GRAIN",
+    "FUSED",
     "NEWTON_ONLY",
     "REDUCTIONS",
     "ASRLLoss",
     "asrl_loss",
     "asrl_statistics",
-    "block_size",
-    "kthvalue_order_statistics",
-    "order_statistics",
+    "finite_quantiles",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
-#: Elements per torch thread in a block of eager CPU evaluation (256 KiB of float32:
-#: measured fastest among 2**15 to 2**18 at 1e6 and 1e7 elements, 1 and 2 threads).
-GRAIN = 1 << 16
-Function = TypeVar("Function", bound=Callable[..., Any])
-
-
-def block_size() -> int:
-    """Elements per block in eager CPU evaluation: :data:`GRAIN` per torch thread.
-
-    Torch splits an operation into tasks of at least 32768 elements, so every
-    operation on a block runs on all threads, each on a slice that stays in cache.
-    """
-    return GRAIN * torch.get_num_threads()
+#: Whether the CPU kernels are compiled by :func:`torch.compile` (set it to False to
+#: run the same formulas eagerly; it becomes False by itself if compiling fails).
+FUSED = True
 
 
 # --------------------------------------------------------------------------------------
@@ -118,63 +114,185 @@ def _check_pair(input: Tensor, target: Tensor) -> torch.dtype:
     return torch.float32 if torch.finfo(dtype).bits < 32 else dtype
 
 
-def _blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
-    """Slices of the flat tensors evaluated one at a time (one slice unless eager CPU)."""
-    if device.type != "cpu" or torch.compiler.is_compiling():
-        return [(0, n)]
-    size = block_size()
-    if n <= size:
-        return [(0, n)]
-    return [(start, min(start + size, n)) for start in range(0, n, size)]
-
-
 # --------------------------------------------------------------------------------------
-# Residual statistics: the loss's rule, answered with tensors
+# The elementwise kernels: written once with torch operations, fused on the CPU
 # --------------------------------------------------------------------------------------
 
 
-def order_statistics(x: Tensor, ranks: Sequence[int]) -> dict[int, Tensor]:
-    """Values of the given 0-based ``ranks`` (ascending) in sorted flat ``x``, as 0-d tensors.
+def _rho(abs_u: Tensor, weights: str, stats: Sequence[Tensor]) -> Tensor:
+    if weights == "continuous":
+        d1, d2 = stats
+        rho: Tensor = formulas.continuous_rho(abs_u, d1, d2, xp=torch)
+    else:
+        d1, d2, s_var, s_iqr, s_mad = stats
+        rho = formulas.stats_rho(abs_u, d1, d2, s_var, s_iqr, s_mad, xp=torch)
+    return rho
 
-    On the CPU outside ``torch.compile``, the numpy core's partitions
-    (:func:`asrl.core.quantiles.order_statistics`, about 3 times faster than
-    :func:`torch.kthvalue` there); elsewhere :func:`kthvalue_order_statistics`.
+
+def _psi(u: Tensor, weights: str, stats: Sequence[Tensor]) -> Tensor:
+    if weights == "continuous":
+        d1, d2 = stats
+        psi: Tensor = formulas.continuous_psi(u, u.abs(), d1, d2, xp=torch)
+    else:
+        d1, d2, s_var, s_iqr, s_mad = stats
+        psi = formulas.stats_psi(u, u.abs(), d1, d2, s_var, s_iqr, s_mad, xp=torch)
+    return psi
+
+
+def _loss_sum(x: Tensor, y: Tensor, weights: str, *stats: Tensor) -> Tensor:
+    """The sum of ``rho(x - y)``: one read of ``x`` and ``y`` when fused."""
+    return _rho((x - y).abs(), weights, stats).sum()
+
+
+def _loss_none(x: Tensor, y: Tensor, weights: str, *stats: Tensor) -> Tensor:
+    """``rho(x - y)`` elementwise."""
+    return _rho((x - y).abs(), weights, stats)
+
+
+def _gradient(x: Tensor, y: Tensor, scale: Tensor, weights: str, *stats: Tensor) -> Tensor:
+    """``psi(x - y) * scale``, and 0 where ``x - y`` is NaN: one pass when fused."""
+    u = x - y
+    nan = u != u  # isnan, which inductor does not vectorize
+    return torch.where(nan, 0.0, _psi(u, weights, stats) * scale)
+
+
+def _largest_finite(x: Tensor, y: Tensor) -> Tensor:
+    """``max |x - y|`` over the finite differences (0 if there are none)."""
+    a = (x - y).abs()
+    return torch.where(a < torch.inf, a, 0.0).max()  # isfinite, vectorized by inductor
+
+
+_COMPILED: dict[tuple[Any, ...], Callable[..., Tensor]] = {}
+
+
+def _run(kernel: Callable[..., Tensor], key: tuple[Any, ...], *args: Any) -> Tensor:
+    """``kernel(*args)``, compiled by :func:`torch.compile` for CPU tensors.
+
+    One compiled function per ``key`` (the kernel and whatever changes its graph:
+    the weights, the rank of a scale), so that dtypes and lengths alone make its
+    few variants. Inside a compiled model, on other devices, or with :data:`FUSED`
+    False, the kernel runs as it is.
+    """
+    global FUSED
+    if not FUSED or args[0].device.type != "cpu" or torch.compiler.is_compiling():
+        return kernel(*args)
+    try:
+        with warnings.catch_warnings():
+            # torch's own modules, imported when the first kernel compiles.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            compiled = _COMPILED.get(key)
+            if compiled is None:
+                compiled = _COMPILED[key] = torch.compile(kernel, dynamic=True)
+            return compiled(*args)
+    except Exception as error:  # no C++ compiler, an unsupported platform, ...
+        FUSED = False
+        warnings.warn(
+            f"asrl.torch: torch.compile failed ({type(error).__name__}: {error}); the loss "
+            "runs unfused (slower). Set asrl.torch.FUSED = False to skip compiling.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return kernel(*args)
+
+
+# --------------------------------------------------------------------------------------
+# Residual statistics: the loss's rule, answered on numpy (CPU) or with tensors
+# --------------------------------------------------------------------------------------
+
+
+def finite_quantiles(x: Tensor, levels: Sequence[float]) -> tuple[Tensor, ...]:
+    """Type-7 quantiles of the finite values of flat ``x`` at ``levels``, and their maximum.
+
+    Torch operations only, on ``x``'s device, without synchronising with the host:
+    one sort of ``x`` with its non-finite values moved to the end, and the ranks of
+    the interpolation computed on the device from the count of finite values, in
+    float64 as :func:`asrl.core.quantiles.type7_ranks` does in Python (float32 on
+    MPS, which has no float64). Equal to ``numpy.quantile`` of the finite values
+    bit for bit elsewhere. With no finite value every answer is 0.
 
     Examples
     --------
     >>> import torch
-    >>> order_statistics(torch.tensor([3.0, 1.0, 2.0]), [0, 2])
-    {0: tensor(1.), 2: tensor(3.)}
+    >>> finite_quantiles(torch.tensor([3.0, float("nan"), 1.0, 2.0]), (0.5, 0.75))
+    (tensor(2.), tensor(2.5000), tensor(3.))
     """
-    if x.device.type == "cpu" and not torch.compiler.is_compiling():
-        found = quantiles.order_statistics(x.numpy(), ranks)
-        return {rank: torch.from_numpy(np.asarray(found[rank])) for rank in ranks}
-    return kthvalue_order_statistics(x, ranks)
+    finite = torch.isfinite(x)
+    count = finite.sum()
+    ordered = torch.sort(torch.where(finite, x, torch.inf)).values
+    wide = torch.float32 if x.device.type == "mps" else torch.float64
+    last = (count - 1).clamp(min=0).to(wide)
+    some = count > 0
+
+    def at(rank: Tensor) -> Tensor:
+        return torch.where(some, ordered[rank.long()], 0.0)
+
+    found = []
+    for q in levels:
+        below = torch.floor(last * q)
+        t = last * q - below
+        low, high = at(below), at(torch.minimum(below + 1, last))
+        diff = high - low
+        upper = t >= 0.5
+        w = torch.where(upper, 1 - t, t).to(x.dtype)
+        found.append(torch.where(upper, high - diff * w, low + diff * w))
+    return (*found, at(last))
 
 
-def kthvalue_order_statistics(x: Tensor, ranks: Sequence[int]) -> dict[int, Tensor]:
-    """:func:`order_statistics` with torch operations only (any device, traceable).
+def _as_tensors(statistics: ASRLStatistics, device: torch.device) -> ASRLStatistics:
+    """Statistics of numpy scalars as 0-d tensors on ``device``, in the same dtype."""
 
-    One :func:`torch.kthvalue` per rank, except the minimum, the maximum and a rank
-    right after the previous one (type-7 quantiles need pairs ``k, k + 1``): that is
-    the previous value if it occurs often enough, else the smallest value above it.
-    """
-    n = x.shape[0]
-    values: dict[int, Tensor] = {}
-    previous = -2
-    for rank in ranks:
-        if rank == n - 1:
-            values[rank] = x.max()
-        elif rank == 0:
-            values[rank] = x.min()
-        elif rank == previous + 1:
-            last = values[previous]
-            repeated = (x <= last).sum() > rank
-            values[rank] = torch.where(repeated, last, torch.where(x > last, x, torch.inf).min())
-        else:
-            values[rank] = torch.kthvalue(x, rank + 1).values
-        previous = rank
-    return values
+    def tensor(value: Any) -> Tensor:
+        return torch.from_numpy(np.asarray(value)).to(device)
+
+    scales = statistics.scales
+    return ASRLStatistics(
+        (tensor(statistics.deltas[0]), tensor(statistics.deltas[1])),
+        None if scales is None else (tensor(scales[0]), tensor(scales[1]), tensor(scales[2])),
+    )
+
+
+def _numpy_statistics(
+    rule: Callable[[Scalars], Rule], u: Tensor, largest: Callable[[], Tensor] | None
+) -> ASRLStatistics:
+    """The rule run by numpy on the finite values of the CPU tensor ``u``: the core's
+    partitions and scalars (bit for bit ``asrl.ASRL``'s), no torch operation on 0-d
+    tensors (each costs microseconds of dispatch)."""
+    a = u.numpy()
+    finite = np.isfinite(a)
+    if not finite.all():
+        a = a[finite] if finite.any() else np.zeros(1, dtype=a.dtype)
+    full = None if largest is None else (lambda: largest().numpy()[()])
+    with np.errstate(over="ignore", under="ignore"):  # as the numpy driver: floors follow
+        statistics: ASRLStatistics = run_xp(
+            rule, a, numpy_scalars(a.dtype), quantiles.order_statistics, full
+        )
+    return _as_tensors(statistics, u.device)
+
+
+def _tensor_statistics(
+    rule: Callable[[Scalars], Rule], u: Tensor, largest: Callable[[], Tensor] | None
+) -> ASRLStatistics:
+    """The rule run with torch operations on ``u``'s device, skipping non-finite values:
+    :func:`finite_quantiles`, and means and ``max |u|`` over the finite values."""
+    finite = torch.isfinite(u)
+    count = finite.sum().clamp(min=1)
+
+    def mean(f: Tensor) -> Tensor:
+        return torch.where(finite, f, 0.0).sum() / count
+
+    if largest is None:
+        zero = torch.zeros((), dtype=u.dtype, device=u.device)
+        largest = functools.partial(_largest_finite, u, zero)
+    ops = Scalars(torch, torch.finfo(u.dtype), _times_in_float64)
+    statistics: ASRLStatistics = run_xp(
+        rule, u, ops, None, largest, quantiles=finite_quantiles, mean=mean
+    )
+    return statistics
+
+
+def _on_numpy(u: Tensor) -> bool:
+    """Whether the rule runs on numpy: for CPU tensors."""
+    return u.device.type == "cpu"
 
 
 @torch.compiler.disable  # type: ignore[untyped-decorator]  # run numpy as numpy
@@ -185,21 +303,18 @@ def _sample_positions(n: int, size: int, device: torch.device) -> Tensor:
     return torch.tensor(quantiles.sample_positions(n, size), dtype=torch.long, device=device)
 
 
+def _sampled_difference(x: Tensor, y: Tensor, positions: Tensor, dtype: torch.dtype) -> Tensor:
+    """``x[positions] - y[positions]`` in ``dtype``: one pass (and one parallel region)
+    when fused, where eager torch makes three."""
+    return x[positions].to(dtype) - y[positions].to(dtype)
+
+
 def _residuals(xf: Tensor, yf: Tensor, size: int | None, dtype: torch.dtype) -> Tensor:
     """``input - target`` (flat, in ``dtype``), or its subsample above ``size`` elements."""
     if size is not None and xf.shape[0] > size:
         positions = _sample_positions(xf.shape[0], size, xf.device)
-        xf, yf = xf.index_select(0, positions), yf.index_select(0, positions)
+        return _run(_sampled_difference, ("sample",), xf, yf, positions, dtype)
     return xf.to(dtype) - yf.to(dtype)
-
-
-def _largest(xf: Tensor, yf: Tensor, dtype: torch.dtype) -> Tensor:
-    """``max |input - target|`` over all elements, block by block on the CPU."""
-    maxima = [
-        (xf[start:stop].to(dtype) - yf[start:stop].to(dtype)).abs().max()
-        for start, stop in _blocks(xf.shape[0], xf.device)
-    ]
-    return maxima[0] if len(maxima) == 1 else torch.stack(maxima).max()
 
 
 def _gather(u: Tensor, group: Any) -> Tensor:
@@ -243,13 +358,14 @@ def _times_in_float64(c: float, sigma: Tensor) -> Tensor:
 def _statistics(
     input: Tensor, target: Tensor, loss: ASRL, dtype: torch.dtype, group: Any = None
 ) -> ASRLStatistics:
-    """The loss's rule run on these residuals (with a ``group``, on all ranks'), without
-    gradient: an :class:`~asrl.core.rules.ASRLStatistics` of 0-d tensors in ``dtype``.
+    """The loss's rule run on the finite residuals (with a ``group``, on all ranks'),
+    without gradient: an :class:`~asrl.core.rules.ASRLStatistics` of 0-d tensors in
+    ``dtype``.
 
-    The rule sees the subsample above ``threshold_sample`` elements, and ``max |u|``
-    over all elements when it asks for it. Under a process group, that maximum is an
-    ``all_reduce`` on every rank (whether or not it subsamples), so every rank makes
-    the same collective calls.
+    The rule sees the finite values of the subsample above ``threshold_sample``
+    elements, and ``max |u|`` over all finite residuals when it asks for it. Under a
+    process group, that maximum is an ``all_reduce`` on every rank (whether or not it
+    subsamples), so every rank makes the same collective calls.
     """
     with torch.no_grad():
         xf, yf = input.detach().reshape(-1), target.detach().reshape(-1)
@@ -258,13 +374,15 @@ def _statistics(
         u = mine if group is None else _gather(mine, group)
 
         def largest() -> Tensor:
-            value = _largest(xf, yf, dtype) if sampled else mine.abs().max()
+            if sampled:
+                value = _run(_largest_finite, ("largest",), xf.to(dtype), yf.to(dtype))
+            else:
+                value = _largest_finite(mine, torch.zeros((), dtype=dtype, device=mine.device))
             return value if group is None else _global_max(value, group)
 
-        ops = Scalars(torch, torch.finfo(dtype), _times_in_float64)
         full = largest if sampled or group is not None else None
-        statistics: ASRLStatistics = run_xp(loss.statistics_rule, u, ops, order_statistics, full)
-    return statistics
+        driver = _numpy_statistics if _on_numpy(u) else _tensor_statistics
+        return driver(loss.statistics_rule, u, full)
 
 
 def _values(
@@ -286,34 +404,21 @@ def _values(
 
 
 # --------------------------------------------------------------------------------------
-# The autograd function: rho forward, closed-form psi backward
+# The autograd function: the loss forward, one pass of the closed-form psi backward
 # --------------------------------------------------------------------------------------
 
 
-def _rho(abs_u: Tensor, weights: str, stats: Sequence[Tensor]) -> Tensor:
-    if weights == "continuous":
-        d1, d2 = stats
-        rho: Tensor = formulas.continuous_rho(abs_u, d1, d2, xp=torch)
-    else:
-        d1, d2, s_var, s_iqr, s_mad = stats
-        rho = formulas.stats_rho(abs_u, d1, d2, s_var, s_iqr, s_mad, xp=torch)
-    return rho
-
-
-def _psi(u: Tensor, weights: str, stats: Sequence[Tensor]) -> Tensor:
-    if weights == "continuous":
-        d1, d2 = stats
-        psi: Tensor = formulas.continuous_psi(u, u.abs(), d1, d2, xp=torch)
-    else:
-        d1, d2, s_var, s_iqr, s_mad = stats
-        psi = formulas.stats_psi(u, u.abs(), d1, d2, s_var, s_iqr, s_mad, xp=torch)
-    return psi
+def _flat(t: Tensor, dtype: torch.dtype) -> Tensor:
+    """``t`` flat in ``dtype``, without its autograd history (the kernels need none, and
+    compiling a function of a non-leaf tensor warns about its ``.grad``)."""
+    return t.detach().reshape(-1).to(dtype)
 
 
 class _ASRLFunction(torch.autograd.Function):
     """``rho(input - target)`` reduced; backward ``psi(input - target)`` times the grad.
 
-    ``stats`` are 0-d tensors in the compute dtype, treated as constants.
+    ``stats`` are 0-d tensors in the compute dtype, treated as constants. The forward
+    keeps only the inputs and the statistics (no elementwise tensor of its own).
     """
 
     @staticmethod
@@ -323,25 +428,12 @@ class _ASRLFunction(torch.autograd.Function):
         ctx.save_for_backward(input, target, *stats)
         ctx.reduction, ctx.weights = reduction, weights
         dtype = stats[0].dtype
-        xf, yf = input.reshape(-1), target.reshape(-1)
-        n = xf.shape[0]
-        blocks = _blocks(n, xf.device)
-        if len(blocks) == 1:
-            rho = _rho((xf.to(dtype) - yf.to(dtype)).abs(), weights, stats)
-            if reduction == "none":
-                return rho.view(input.shape)
-            return rho.sum() / n if reduction == "mean" else rho.sum()
-        out = torch.empty(n, dtype=dtype) if reduction == "none" else None
-        total = torch.zeros((), dtype=torch.float64)
-        for start, stop in blocks:
-            rho = _rho((xf[start:stop].to(dtype) - yf[start:stop].to(dtype)).abs(), weights, stats)
-            if out is None:
-                total += rho.sum()  # block sums are exact enough; their total is float64
-            else:
-                out[start:stop] = rho
-        if out is not None:
-            return out.view(input.shape)
-        return (total / n if reduction == "mean" else total).to(dtype)
+        x, y = _flat(input, dtype), _flat(target, dtype)
+        if reduction == "none":
+            rho = _run(_loss_none, ("none", weights), x, y, weights, *stats)
+            return rho.view(input.shape)
+        total = _run(_loss_sum, ("sum", weights), x, y, weights, *stats)
+        return total / x.shape[0] if reduction == "mean" else total
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
@@ -351,20 +443,15 @@ class _ASRLFunction(torch.autograd.Function):
         if not (need_input or need_target):
             return (None, None, *none)
         dtype = stats[0].dtype
-        n = input.numel()
+        x, y = input.reshape(-1).to(dtype), target.reshape(-1).to(dtype)
         scale = grad_output.reshape(-1) if ctx.reduction == "none" else grad_output
         if ctx.reduction == "mean":
-            scale = scale / n
-        xf, yf = input.reshape(-1), target.reshape(-1)
-        blocks = _blocks(n, xf.device)
-        if len(blocks) == 1 or torch.is_grad_enabled():  # one block, or double backward
-            grad = _psi(xf.to(dtype) - yf.to(dtype), ctx.weights, stats) * scale
+            scale = scale / x.shape[0]
+        if torch.is_grad_enabled():  # double backward: the differentiable formula
+            grad = _gradient(x, y, scale, ctx.weights, *stats)
         else:
-            grad = torch.empty(n, dtype=dtype)
-            for start, stop in blocks:
-                u = xf[start:stop].to(dtype) - yf[start:stop].to(dtype)
-                part = scale if scale.dim() == 0 else scale[start:stop]
-                torch.mul(_psi(u, ctx.weights, stats), part, out=grad[start:stop])
+            key = ("gradient", ctx.weights, scale.dim())
+            grad = _run(_gradient, key, x.detach(), y.detach(), scale, ctx.weights, *stats)
         grad = grad.view(input.shape)
         grad_input = grad.to(input.dtype) if need_input else None
         grad_target = (-grad).to(target.dtype) if need_target else None
@@ -448,9 +535,18 @@ def asrl_loss(
 
     Notes
     -----
-    Inputs are not checked for NaN or infinity: that would synchronise with the
-    device at every step. A NaN residual makes the thresholds NaN, and so the loss
-    NaN (every element of it with ``reduction="none"``).
+    Non-finite residuals are allowed, as in :class:`torch.nn.HuberLoss`, and never
+    checked on the host (that would synchronise with the device at every step):
+
+    - the statistics are those of the finite residuals only (above
+      ``threshold_sample`` elements, of the finite ones among the fixed subsample),
+      so a NaN target (a padded or missing label) changes no threshold;
+    - with ``reduction="none"`` the loss is NaN exactly where ``input - target`` is
+      NaN (and ``inf`` where it is infinite); "mean" and "sum" are then NaN, as
+      HuberLoss's are: mask the elementwise loss instead (``loss[mask].mean()``,
+      ``torch.where(mask, loss, 0).sum()``, ``loss.nansum()``);
+    - the gradient is 0 where the residual is NaN (HuberLoss's is NaN there), so a
+      masked loss trains: the masked elements pass no NaN back into the model.
 
     Examples
     --------

@@ -535,10 +535,11 @@ def run_xp(
     rule: Callable[[Scalars], Rule],
     u: Any,
     ops: Scalars,
-    order_statistics: Callable[[Any, Sequence[int]], dict[int, Any]],
+    order_statistics: Callable[[Any, Sequence[int]], dict[int, Any]] | None,
     largest: Callable[[], Any] | None = None,
     *,
     quantiles: Callable[[Any, tuple[float, ...]], tuple[Any, ...]] | None = None,
+    mean: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Run ``rule(ops)`` on the flat residuals ``u`` of the namespace ``ops.xp``.
 
@@ -548,10 +549,18 @@ def run_xp(
     subsample, or one rank of many), else ``max|u|``. Means sum in the namespace's
     own order, so they may differ from numpy's pairwise sums in the last bits.
     ``quantiles(x, levels)``, if given, answers quantile requests in place of
-    :func:`quantiles_xp` (which needs the length of ``x`` as a Python int): for a
-    graph whose length is known only when it runs (Keras on TensorFlow).
+    :func:`quantiles_xp` (which needs the length of ``x`` as a Python int), and
+    ``order_statistics`` may be None: for a graph whose length is known only when it
+    runs (Keras on TensorFlow), or for quantiles of the finite values only.
+    ``mean(f)``, if given, answers mean requests in place of ``xp.mean(f)``, where
+    ``f`` is the requested function of ``u`` elementwise: for residuals that hold
+    values to leave out (the adapters skip non-finite ones, which their
+    ``quantiles`` skip too).
     """
     xp = ops.xp
+    average = xp.mean if mean is None else mean
+    if order_statistics is None and quantiles is None:
+        raise TypeError("run_xp needs order_statistics or quantiles to answer quantiles.")
 
     def answer(request: Request) -> Any:
         if isinstance(request, Quantiles):
@@ -561,14 +570,14 @@ def run_xp(
                 x = xp.abs(u)
             else:
                 x = xp.abs(u - request.centre)
-            if quantiles is not None:
-                return quantiles(x, request.levels)
-            return quantiles_xp(x, request.levels, order_statistics)
+            if quantiles is None:
+                return quantiles_xp(x, request.levels, order_statistics)
+            return quantiles(x, request.levels)
         if isinstance(request, Largest):
             return xp.max(xp.abs(u)) if largest is None else largest()
         if request.of == "sqrt-abs":
-            return xp.mean(xp.sqrt(xp.abs(u)))
+            return average(xp.sqrt(xp.abs(u)))
         z = u / request.scale
-        return xp.mean(z if request.of == "raw" else xp.square(z - request.centre))
+        return average(z if request.of == "raw" else xp.square(z - request.centre))
 
     return _drive(rule(ops), answer)
