@@ -88,7 +88,7 @@ class ASRLParams:
         ``"capped"``; ``0 < q_low < q_high < 1``.
     thresholds : str, default "capped"
         A rule of :data:`asrl.core.rules.THRESHOLD_RULES`: ``"capped"``,
-        :math:`\delta_j = \min(Q(|u|, q_j),\ c_j \cdot 1.4826\, \mathrm{MAD}(u))`
+        :math:`\delta_j = \min(Q(|u|, q_j),\ c_j \cdot 1.4826\, Q(|u|, 0.5))`
         (the quantile rule, kept on the inliers' scale when more than
         ``1 - q_high`` of the residuals are outliers; docs/defaults.md);
         ``"quantile"``, :math:`\delta_j = Q(|u|, q_j)` (the paper's, asrl 0.1's
