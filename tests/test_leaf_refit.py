@@ -77,7 +77,7 @@ def test_every_lightgbm_tree_holds_the_exact_leaf_values_of_its_rows():
 
     X, y = _data()
     model = ASRLLGBMRegressor(
-        thresholds="capped", n_estimators=15, num_leaves=8, n_jobs=1, verbose=-1
+        thresholds="capped", leaf_refit=True, n_estimators=15, num_leaves=8, n_jobs=1, verbose=-1
     ).fit(X, y)
     assert model.leaf_refit_
     booster, rate = model.booster_, model.learning_rate
@@ -111,22 +111,22 @@ def test_every_lightgbm_tree_holds_the_exact_leaf_values_of_its_rows():
         np.testing.assert_allclose(refit_again, exact, rtol=0, atol=1e-7 * scale)
 
 
-def test_refit_is_kept_off_where_it_cannot_be_honoured():
+def test_refit_is_off_by_default_and_refused_where_it_cannot_be_honoured():
     from asrl.lightgbm import ASRLLGBMRegressor
 
     X, y = _data(200)
     common = {"n_estimators": 5, "n_jobs": 1, "verbose": -1}
-    auto = ASRLLGBMRegressor(**common).fit(X, y, eval_set=[(X, y)])
-    assert not auto.leaf_refit_
-    assert not ASRLLGBMRegressor(hessian="unit", **common).fit(X, y).leaf_refit_
+    assert not ASRLLGBMRegressor(**common).fit(X, y).leaf_refit_
+    assert ASRLLGBMRegressor().get_params()["leaf_refit"] is False
+    assert ASRLLGBMRegressor(leaf_refit=True, **common).fit(X, y).leaf_refit_
     with pytest.raises(ValueError, match=r"leaf_refit=True cannot be honoured with validation"):
         ASRLLGBMRegressor(leaf_refit=True, **common).fit(X, y, eval_set=[(X, y)])
     with pytest.raises(ValueError, match="cannot be honoured with monotone constraints"):
         ASRLLGBMRegressor(leaf_refit=True, monotone_constraints=[1, 0, 0, 0], **common).fit(X, y)
-    with pytest.raises(ValueError, match='leaf_refit must be True, False or "auto"'):
-        ASRLLGBMRegressor(leaf_refit="yes", **common).fit(X, y)
-    assert "leaf_refit" in ASRLLGBMRegressor().get_params()
-    assert not ASRLLGBMRegressor(leaf_refit=False, **common).fit(X, y).leaf_refit_
+    with pytest.raises(ValueError, match="with loss='asrl' with a curvature other than"):
+        ASRLLGBMRegressor(leaf_refit=True, hessian="unit", **common).fit(X, y)
+    with pytest.raises(ValueError, match="leaf_refit must be True or False"):
+        ASRLLGBMRegressor(leaf_refit="auto", **common).fit(X, y)
 
 
 def test_leaves_are_read_from_the_change_of_the_scores():
