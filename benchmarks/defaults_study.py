@@ -104,6 +104,15 @@ def score(table: pd.DataFrame, losses: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("loss")
 
 
+def markdown(frame: pd.DataFrame) -> str:
+    """A frame as a markdown table (index first), without optional dependencies."""
+    index = frame.index.name or ""
+    rows = [[str(i), *map(str, row)] for i, row in zip(frame.index, frame.to_numpy(), strict=True)]
+    header = [index, *map(str, frame.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="+", type=Path)
@@ -123,7 +132,7 @@ def main() -> None:
         scored = score(table, losses).round(4)
         if args.convergence:
             scored = scored.join(convergence(args.out, table, losses))
-        print(scored.to_markdown() if args.markdown else scored.to_string())
+        print(markdown(scored) if args.markdown else scored.to_string())
         if args.blocks:
             print((table - table.max(axis=1).to_numpy()[:, None]).round(3).to_string())
 
