@@ -29,9 +29,16 @@ BLOCK = ["learner", "dataset", "scenario", "kind", "contamination"]
 def load(folders: list[Path]) -> pd.DataFrame:
     frames = [pd.read_csv(folder / "all-results.csv") for folder in folders]
     results = pd.concat(frames, ignore_index=True)
-    # the same fit may appear in two folders; keep one
+    # The same fit may appear in two folders, and one label may have meant other
+    # parameters in an older run (``asrl`` before a change of defaults): the last
+    # written row of each fit wins, and the shadowed ones are counted.
     key = [*BLOCK, "loss", "seed", "fold"]
-    return results.drop_duplicates(key, keep="last")
+    kept = results.drop_duplicates(key, keep="last")
+    shadowed = results.merge(kept[[*key, "loss_params"]], on=key, suffixes=("", "_kept"))
+    older = int((shadowed["loss_params"] != shadowed["loss_params_kept"]).sum())
+    if older:
+        print(f"note: {older} older rows with other parameters under the same label ignored")
+    return kept
 
 
 def block_means(results: pd.DataFrame, losses: list[str] | None = None) -> pd.DataFrame:
