@@ -35,9 +35,19 @@ try:
 except ModuleNotFoundError as error:
     raise missing("CatBoost", "catboost") from error
 
-__all__ = ["ASRLCatBoostRegressor", "CatBoostMetric", "CatBoostObjective"]
+__all__ = ["ASRLCatBoostRegressor", "CatBoostMetric", "CatBoostObjective", "fold_start"]
 
 Array = NDArray[np.floating[Any]]
+
+
+def fold_start(model: Any, start: float) -> None:
+    """Add a constant start to a fitted CatBoost model's bias.
+
+    A model trained from ``baseline`` does not keep it; after this it predicts
+    ``start + trees`` on its own.
+    """
+    scale, bias = model.get_scale_and_bias()
+    model.set_scale_and_bias(scale, bias + start)
 
 
 class CatBoostObjective:
@@ -282,8 +292,7 @@ class ASRLCatBoostRegressor(BoostingEstimator, cb.CatBoostRegressor):  # type: i
                 eval_set=self._eval_pools(eval_set, start),
                 **fit_params,
             )
-        scale, bias = self.get_scale_and_bias()
-        self.set_scale_and_bias(scale, bias + start)
+        fold_start(self, start)
         self._finish_fit(start, objective.n_calls, objective.history)
         return self
 

@@ -177,16 +177,16 @@ class ASRLLGBMRegressor(BoostingEstimator, lgb.LGBMRegressor):
             xs = eval_X if isinstance(eval_X, tuple) else (eval_X,)
             ys = eval_y if isinstance(eval_y, tuple) else (eval_y,)
             eval_sets += list(zip(xs, ys, strict=True))
-        refits = self._refits(loss, bool(eval_sets), fit_params)
-        refit = _LeafRefit(state, X, start, float(self.learning_rate), self.reg_lambda)
+        refit = None
+        if self._refits(loss, bool(eval_sets), fit_params):
+            refit = _LeafRefit(state, X, start, float(self.learning_rate), self.reg_lambda)
+            fit_params["callbacks"] = [*(fit_params.get("callbacks") or []), refit.keep]
 
         def train_objective(
             y_true: Array, y_pred: Array, weight: Array | None
         ) -> tuple[Array, Array]:
-            return state(refit.scores(y_pred) if refits else y_pred)
+            return state(y_pred if refit is None else refit.scores(y_pred))
 
-        if refits:
-            fit_params["callbacks"] = [*(fit_params.get("callbacks") or []), refit.keep]
         if eval_sets and _HAS_EVAL_XY:
             fit_params["eval_X"] = tuple(x for x, _ in eval_sets)
             fit_params["eval_y"] = tuple(y for _, y in eval_sets)
@@ -210,12 +210,12 @@ class ASRLLGBMRegressor(BoostingEstimator, lgb.LGBMRegressor):
             if "num_features()) > (0)" not in str(error):
                 raise
             self._fit_constant(X, y, sample_weight, start)
-            refits = False  # one zeroed leaf: the model predicts the start
-        if refits:
+            refit = None  # one zeroed leaf: the model predicts the start
+        if refit is not None:
             refit.finish(self.booster_)
         fold_start(self.booster_, start)
         self._finish_fit(start, state.n_calls, state.history)
-        self.leaf_refit_ = refits
+        self.leaf_refit_ = refit is not None
         state.release()
         return self
 
@@ -310,7 +310,9 @@ class _LeafRefit:
             grown = self._values(self.done)
             leaves = _leaves_from_step(y_pred - self.previous, grown, y_pred)
             self._refit(self.done, grown, leaves)
-        self.previous = np.array(y_pred, dtype=np.float64)
+        if self.previous is None:
+            self.previous = np.empty_like(self.model)
+        np.copyto(self.previous, y_pred)
         return self.model
 
     def finish(self, booster: Any) -> None:

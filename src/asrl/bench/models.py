@@ -169,6 +169,8 @@ def _catboost(loss: LossSpec, spec: ModelSpec, y_train: np.ndarray, X: pd.DataFr
     if loss.name == "mae":
         return cb.CatBoostRegressor(loss_function="MAE", **trees)
     if loss.native:
+        from ..catboost import fold_start
+
         objective = NATIVE[loss.name]["catboost"]
         if objective == "Huber":
             objective = f"Huber:delta={robust_scale(y_train)!r}"
@@ -179,8 +181,7 @@ def _catboost(loss: LossSpec, spec: ModelSpec, y_train: np.ndarray, X: pd.DataFr
             def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
                 start = float(np.median(y))
                 super().fit(X, y, baseline=np.full(len(y), start), **kwargs)
-                scale, bias = self.get_scale_and_bias()
-                self.set_scale_and_bias(scale, bias + start)
+                fold_start(self, start)
                 return self
 
         return MedianStart(loss_function=objective, **trees)

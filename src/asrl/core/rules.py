@@ -326,7 +326,8 @@ def capped_rule(params: Any, ops: Scalars) -> Rule:
     outliers, ``Q(|u|, q_high)`` lies among them and the cap keeps ``delta2`` on the
     inliers' scale. At ``q_low = 0.5`` the cap on ``delta1`` never binds
     (``c1 * 1.4826 > 1``). A zero median caps nothing (the quantiles stand). One
-    request of three quantiles; docs/defaults.md has the evidence and the cost.
+    request of three quantiles (its maximum gives the floors, as in the quantile
+    rule); docs/defaults.md has the evidence.
 
     Examples
     --------
@@ -337,8 +338,7 @@ def capped_rule(params: Any, ops: Scalars) -> Rule:
     >>> [round(float(d), 4) for d in run_local(rule, u)]  # Q(|u|, 0.9) = 50 is capped
     [0.7246, 2.6859]
     """
-    largest = yield Largest()
-    median, q1, q2, _ = yield Quantiles((0.5, params.q_low, params.q_high))
+    median, q1, q2, largest = yield Quantiles((0.5, params.q_low, params.q_high))
     xp = ops.xp
     sigma = ops.times(MAD_TO_SIGMA, median)
     scaled = sigma > 0
